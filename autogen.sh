@@ -1,0 +1,3 @@
+#!/bin/sh -e
+mkdir -p m4 build-aux
+autoreconf -fi

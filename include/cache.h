@@ -1,0 +1,81 @@
+/*
+ * Object caches: a chained hash table of conntracks or expectations, sized
+ * by HashSize and bounded by HashLimit. Four instances per daemon: internal
+ * (this node's kernel) and external (peers' states), each for ct and exp.
+ * Owned by the sync engine (src/cache.c).
+ */
+#ifndef CTD_CACHE_H
+#define CTD_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "obj.h"
+
+enum obj_kind { OBJ_CT = 0, OBJ_EXP = 1 };
+enum obj_state { OBJ_NEW = 0, OBJ_ALIVE = 1, OBJ_DEAD = 2 };
+
+/* Queue linkage for the sync engine's tx and resend queues (src/queue.c). */
+struct qnode {
+	struct qnode *prev, *next;
+	uint32_t seq;               /* sequence number it was last sent with */
+	uint8_t  qid;               /* which queue holds it, 0 = none */
+};
+
+struct cache_obj {
+	struct cache_obj *hnext;
+	uint32_t hash;
+	uint8_t  kind;              /* enum obj_kind */
+	uint8_t  state;             /* enum obj_state */
+	uint16_t flags;
+	uint32_t created;           /* wall-clock seconds: "[active since]" */
+	uint32_t updated;           /* monotonic seconds of last create/update */
+	uint32_t expires;           /* monotonic seconds (ALARM external), 0 = never */
+	struct qnode qn;
+	/* followed by struct ct or struct exp */
+};
+
+static inline struct ct *cobj_ct(struct cache_obj *o) { return (struct ct *)(o + 1); }
+static inline struct exp *cobj_exp(struct cache_obj *o) { return (struct exp *)(o + 1); }
+static inline const struct ct *cobj_cct(const struct cache_obj *o) { return (const struct ct *)(o + 1); }
+static inline const struct exp *cobj_cexp(const struct cache_obj *o) { return (const struct exp *)(o + 1); }
+
+struct cache_stats {                /* as printed by -s cache */
+	uint64_t active, objects;
+	uint64_t add_ok, add_fail, add_enomem, add_enospc;
+	uint64_t upd_ok, upd_fail, upd_enoent;
+	uint64_t del_ok, del_fail, del_enoent;
+};
+
+struct cache;
+
+struct cache *cache_new(const char *name, enum obj_kind kind,
+			uint32_t hashsize, uint32_t hashlimit);
+void cache_free(struct cache *c);
+const char *cache_name(const struct cache *c);
+enum obj_kind cache_kind(const struct cache *c);
+
+/* Find by key (ct: orig tuple + zone; exp: master + expected tuples). */
+struct cache_obj *cache_find(struct cache *c, const void *obj);
+/* Insert a copy of obj (struct ct or struct exp), replacing an existing one
+ * with the same key. Returns NULL on ENOMEM/ENOSPC (counted). */
+struct cache_obj *cache_add(struct cache *c, const void *obj);
+/* Create-or-merge (UPDATE semantics). */
+struct cache_obj *cache_update(struct cache *c, const void *obj);
+/* Remove from the hash; freed now unless referenced by a queue (qn.qid). */
+void cache_del(struct cache *c, struct cache_obj *o);
+/* Release an object no longer hashed or queued. */
+void cache_obj_free(struct cache_obj *o);
+void cache_flush(struct cache *c);
+
+typedef int (*cache_iter_cb)(struct cache_obj *o, void *arg);  /* != 0 stops */
+/* Iterate; the callback may delete the current object. */
+int  cache_iterate(struct cache *c, cache_iter_cb cb, void *arg);
+/* Resumable iteration over buckets [*pos, *pos + nbuckets); for stepwise
+ * commits and streamed dumps. Returns 1 when the end was reached. */
+int  cache_iterate_step(struct cache *c, uint32_t *pos, uint32_t nbuckets,
+			cache_iter_cb cb, void *arg);
+uint32_t cache_hashsize(const struct cache *c);
+const struct cache_stats *cache_stats(const struct cache *c);
+struct cache_stats *cache_stats_mut(struct cache *c);
+
+#endif

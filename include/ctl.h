@@ -1,0 +1,47 @@
+/*
+ * The UNIX control socket: conntrackd 1.4.x framing (one host-order int
+ * request, text reply until close), served from the event loop without
+ * ever blocking it. Owned by src/ctl.c (server) and src/ctl_client.c.
+ */
+#ifndef CTD_CTL_H
+#define CTD_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctl_req {
+	CTL_CT_FLUSH_MASTER = 0, CTL_CT_RESYNC_MASTER = 1,
+	CTL_CT_DUMP_INTERNAL = 16, CTL_CT_DUMP_EXTERNAL = 17, CTL_CT_COMMIT = 18,
+	CTL_CT_FLUSH_CACHE = 19, CTL_KILL = 20, CTL_STATS = 21, CTL_SEND_BULK = 22,
+	CTL_REQUEST_DUMP = 23, CTL_CT_DUMP_INT_XML = 24, CTL_CT_DUMP_EXT_XML = 25,
+	CTL_RESET_TIMERS = 26, CTL_DEBUG_INFO = 27, CTL_STATS_NETWORK = 28,
+	CTL_STATS_CACHE = 29, CTL_STATS_RUNTIME = 30, CTL_STATS_LINK = 31,
+	CTL_STATS_RSQUEUE = 32, CTL_CT_FLUSH_INT_CACHE = 33,
+	CTL_CT_FLUSH_EXT_CACHE = 34, CTL_STATS_PROCESS = 35, CTL_STATS_QUEUE = 36,
+	CTL_EXP_STATS = 37, CTL_EXP_FLUSH_MASTER = 38, CTL_EXP_RESYNC_MASTER = 39,
+	CTL_EXP_DUMP_INTERNAL = 40, CTL_EXP_DUMP_EXTERNAL = 41, CTL_EXP_COMMIT = 42,
+	CTL_ALL_FLUSH_MASTER = 43, CTL_ALL_RESYNC_MASTER = 44,
+	CTL_ALL_FLUSH_CACHE = 45, CTL_ALL_COMMIT = 46,
+	CTL_EXP_DUMP_INT_XML = 47, CTL_EXP_DUMP_EXT_XML = 48,
+	/* Beyond upstream (documented in conntrackd.8). */
+	CTL_STATS_METRICS = 200,    /* OpenMetrics text of every counter */
+};
+
+struct ctd;
+struct ctl_client;
+
+int  ctl_open(struct ctd *d);   /* bind/listen on General { UNIX { Path } } */
+void ctl_close(struct ctd *d);
+
+/* Reply text to a client (buffered, written as the socket allows). */
+void ctl_client_write(struct ctl_client *c, const char *buf, size_t len);
+void ctl_client_printf(struct ctl_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The reply is complete: close once everything was written. */
+void ctl_client_finish(struct ctl_client *c);
+
+/* Client role: send one request to the daemon and copy the reply to stdout.
+ * Returns 0, or 1 if the daemon could not be reached (message logged). */
+int  ctl_request(const char *path, int req);
+
+#endif

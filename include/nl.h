@@ -1,0 +1,66 @@
+/*
+ * The kernel side: ctnetlink event sockets (conntracks, expectations),
+ * dumps, resync after overruns, polling mode, and the user-space filter.
+ * Events are converted to struct ct / struct exp and handed to the mode
+ * through the callbacks in struct nl_sink. Owned by src/nl.c, src/filter.c,
+ * src/obj_nfct.c.
+ */
+#ifndef CTD_NL_H
+#define CTD_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "obj.h"
+
+struct ctd;
+struct nl;
+
+enum nl_event { NL_NEW = 0, NL_UPDATE = 1, NL_DESTROY = 2 };
+
+/* Who caused a kernel event (netlink portid of the originating socket). */
+enum nl_origin {
+	NL_ORIGIN_OTHER = 0,        /* kernel or other processes: cache and send */
+	NL_ORIGIN_COMMIT,           /* our commit socket: cache, never send */
+	NL_ORIGIN_INJECT,           /* our inject socket: ignore */
+	NL_ORIGIN_FLUSH,            /* our flush socket: mark dead, no DESTROY */
+};
+
+struct nl_sink {                    /* implemented by the mode (sync or stats) */
+	void (*ct_event)(struct ctd *d, enum nl_event ev, enum nl_origin o,
+			 const struct ct *ct);
+	void (*exp_event)(struct ctd *d, enum nl_event ev, enum nl_origin o,
+			  const struct exp *e);
+	/* A dump entry (start-up, -R, overrun resync, polling). */
+	void (*ct_dump)(struct ctd *d, const struct ct *ct);
+	void (*exp_dump)(struct ctd *d, const struct exp *e);
+	/* Resync (overrun/poll) finished: purge entries not seen since `mark`. */
+	void (*resync_done)(struct ctd *d, bool exp, uint64_t mark);
+};
+
+struct nl_stats {                   /* -s runtime "netlink stats" */
+	uint64_t events_received, events_filtered, events_unknown;
+	uint64_t catch_failed, dump_unknown, overruns, flushes, resyncs;
+	uint32_t bufsize;
+};
+
+/* Open event sockets (and the expectation one when ExpectationSync) and
+ * register them in d->loop. Logs the start-up lines of §5.2. */
+int  nl_open(struct ctd *d, const struct nl_sink *sink);
+void nl_close(struct ctd *d);
+
+/* Synchronous dumps through the sink's *_dump callbacks (start-up, -R). */
+int  nl_dump_ct(struct ctd *d);
+int  nl_dump_exp(struct ctd *d);
+/* Schedule a resync from a kernel dump now (overrun) or after `secs`. */
+void nl_schedule_resync(struct ctd *d, unsigned secs);
+
+/* Filters (user space), as configured in General { Filter }. */
+bool nl_filter_ct(const struct ctd *d, const struct ct *ct);     /* true = accept */
+
+/* Fetch one conntrack from the kernel by its original tuple (expectation
+ * master checks with DisableInternalCache). Returns 1 found, 0 not, -1 error. */
+int  nl_get_ct(struct ctd *d, const struct ct *key, struct ct *out);
+
+const struct nl_stats *nl_stats(const struct ctd *d);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * Conversions between struct ct/exp and libnetfilter_conntrack objects, and
+ * the text forms of -i/-e/-x (nfct_snprintf/nfexp_snprintf with the same
+ * arguments as conntrackd 1.4.x, so lines match byte for byte).
+ * Owned by src/obj_nfct.c and src/obj_print.c.
+ */
+#ifndef CTD_OBJCONV_H
+#define CTD_OBJCONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "obj.h"
+
+struct nf_conntrack;
+struct nf_expect;
+
+/* From a kernel object (event or dump). Returns 0, -1 if unusable (no
+ * layer-3 info) or ENOMEM. */
+int  ct_from_nfct(struct ct *ct, const struct nf_conntrack *n);
+int  exp_from_nfexp(struct exp *e, const struct nf_expect *n);
+/* To a fresh libnetfilter_conntrack object (caller nfct_destroy()s). */
+struct nf_conntrack *ct_to_nfct(const struct ct *ct);
+struct nf_expect *exp_to_nfexp(const struct exp *e);
+
+enum obj_fmt { OBJ_FMT_PLAIN = 0, OBJ_FMT_XML = 1 };
+
+/* The dump line without suffix and newline; timeout omitted, as upstream.
+ * Returns the length written (truncated at len-1, like snprintf). */
+int  ct_snprintf(char *buf, size_t len, const struct ct *ct, enum obj_fmt f);
+int  exp_snprintf(char *buf, size_t len, const struct exp *e, enum obj_fmt f);
+/* With the timeout, for object records in the log (commit errors, stats). */
+int  ct_snprintf_timeout(char *buf, size_t len, const struct ct *ct);
+int  exp_snprintf_timeout(char *buf, size_t len, const struct exp *e);
+
+#endif
