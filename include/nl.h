@@ -33,8 +33,10 @@ struct nl_sink {                    /* implemented by the mode (sync or stats) *
 	/* A dump entry (start-up, -R, overrun resync, polling). */
 	void (*ct_dump)(struct ctd *d, const struct ct *ct);
 	void (*exp_dump)(struct ctd *d, const struct exp *e);
-	/* Resync (overrun/poll) finished: purge entries not seen since `mark`. */
-	void (*resync_done)(struct ctd *d, bool exp, uint64_t mark);
+	/* Around an overrun/poll resync dump: entries not reported between
+	 * begin and done have vanished from the kernel (purge them). */
+	void (*resync_begin)(struct ctd *d, bool exp);
+	void (*resync_done)(struct ctd *d, bool exp);
 };
 
 struct nl_stats {                   /* -s runtime "netlink stats" */

@@ -22,7 +22,10 @@ struct seq_stats {                  /* -s network "sequence tracking" */
 	uint64_t lost, before;
 };
 
-int  sync_init(struct ctd *d);      /* caches, channels, mode; after nl is open */
+/* Everything a sync-mode daemon needs: caches, channels, nl_open() with
+ * this engine as sink, the start-up kernel dump, timers. Logs the start-up
+ * lines; returns -1 after logging the cause. */
+int  sync_init(struct ctd *d);
 void sync_fini(struct ctd *d);
 const struct nl_sink *sync_nl_sink(void);
 
@@ -34,6 +37,7 @@ void sync_resync_kernel(struct ctd *d, bool ct, bool exp);   /* -R */
 void sync_request_resync(struct ctd *d);                     /* -n */
 void sync_send_bulk(struct ctd *d);                          /* -B */
 void sync_schedule_purge(struct ctd *d);                     /* -t */
+void sync_flush_kernel(struct ctd *d, bool ct, bool exp);    /* -F */
 bool sync_commit_running(const struct ctd *d);
 
 /* Statistics access for -s. */
