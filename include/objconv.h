@@ -18,9 +18,26 @@ struct nf_expect;
  * layer-3 info) or ENOMEM. */
 int  ct_from_nfct(struct ct *ct, const struct nf_conntrack *n);
 int  exp_from_nfexp(struct exp *e, const struct nf_expect *n);
-/* To a fresh libnetfilter_conntrack object (caller nfct_destroy()s). */
+/* To a fresh libnetfilter_conntrack object (caller nfct_destroy()s).
+ * ct_to_nfct == ct_to_nfct_mode(ct, CT_NFCT_KERNEL, false). */
 struct nf_conntrack *ct_to_nfct(const struct ct *ct);
 struct nf_expect *exp_to_nfexp(const struct exp *e);
+
+/* ct_to_nfct_mode(): what the object is for. */
+enum ct_nfct_mode {
+	/* A request to the kernel (commit, inject): REPL_SYNTH objects get
+	 * the inverse of orig as reply plus NAT bindings, IPS_EXPECTED is
+	 * cleared, TCP gets BE_LIBERAL unless window tracking, no use/counters. */
+	CT_NFCT_KERNEL = 0,
+	/* Printing without timeout (-i/-e/-x): REPL_SYNTH has no reply at all. */
+	CT_NFCT_PRINT,
+	/* Printing with the timeout (log records). */
+	CT_NFCT_PRINT_TIMEOUT,
+};
+struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode,
+				     bool tcp_window_tracking);
+/* with_timeout false: for printing without the timeout. */
+struct nf_expect *exp_to_nfexp_mode(const struct exp *e, bool with_timeout);
 
 enum obj_fmt { OBJ_FMT_PLAIN = 0, OBJ_FMT_XML = 1 };
 
