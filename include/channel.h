@@ -61,4 +61,103 @@ const char *chanset_peer_str(const void *from, size_t fromlen, char *buf, size_t
 /* Error queue (TCP) stats for -s queue: current, max, no-space errors. */
 void chanset_errq_stats(const struct chanset *cs, uint64_t *cur, uint64_t *max, uint64_t *nospace);
 
+/*
+ * Stream reassembly (TCP): bytes of one accepted connection accumulate here
+ * until the receive callback consumes whole messages. Exposed for the
+ * fuzzer (tests/fuzz/fuzz_tcp.c), which drives it without sockets.
+ */
+#define CHAN_RBUF_SIZE 65536
+
+struct chan_rbuf {
+	uint8_t *buf;                   /* CHAN_RBUF_SIZE bytes */
+	size_t   len;                   /* bytes held */
+	uint64_t resets;                /* stream dropped: callback made no progress on a full buffer */
+};
+
+int  chan_rbuf_init(struct chan_rbuf *r);
+void chan_rbuf_free(struct chan_rbuf *r);
+void chan_rbuf_reset(struct chan_rbuf *r);
+/*
+ * `added` bytes were just written at buf+len (by recv()): hand the held
+ * bytes to cb until it stops consuming; keep the unconsumed tail.
+ */
+void chan_rbuf_deliver(struct chan_rbuf *r, size_t added, chan_recv_cb cb,
+		       struct ctd *d, unsigned idx, const void *from, size_t fromlen);
+/* As if `len` bytes arrived in reads of at most the free space each. */
+void chan_rbuf_push(struct chan_rbuf *r, const uint8_t *data, size_t len,
+		    chan_recv_cb cb, struct ctd *d, unsigned idx,
+		    const void *from, size_t fromlen);
+
+/*
+ * ---- Internal to the channel modules (channel*.c, link.c) ----
+ * Everything below is shared between the transport files and not meant
+ * for other modules.
+ */
+#include <sys/socket.h>
+#include "ev.h"
+
+struct chan_chunk {                     /* TCP error queue element */
+	struct chan_chunk *next;
+	size_t   len, off;              /* off: bytes already sent */
+	bool     cont;                  /* rest of a message begun on this connection */
+	uint8_t  data[];
+};
+
+struct chan_errq {
+	struct chan_chunk *head, *tail;
+	uint64_t cur, max, nospace;
+};
+
+struct channel {
+	struct chanset *cs;
+	unsigned idx;
+	const struct conf_channel *cc;
+	int      sfd;                   /* sending socket (TCP: outgoing connection) */
+	int      rfd;                   /* receiving socket (TCP: listener) */
+	int      afd;                   /* TCP: accepted peer, -1 if none */
+	unsigned ifindex;
+	size_t   mtu;
+	size_t   bufsize;               /* MTU-28 (datagram) or MTU-40 (TCP) */
+	struct sockaddr_storage dst;    /* where sends go */
+	socklen_t dstlen;
+	struct sockaddr_storage peer;   /* TCP: accepted peer */
+	socklen_t peerlen;
+	struct chan_stats st;
+	/* TCP client */
+	bool     connected, connecting;
+	struct ev_timer reconnect;
+	struct chan_rbuf rbuf;
+	struct chan_errq errq;
+	char     err[160];              /* why opening failed */
+};
+
+/* Transport hooks, called by channel.c. Open returns 0, or -1 with c->err set. */
+int  chan_mcast_open(struct channel *c);
+int  chan_udp_open(struct channel *c);
+int  chan_tcp_open(struct channel *c);
+void chan_tcp_close(struct channel *c);
+/* Send one chunk on c: 0 sent or queued, -1 lost. */
+int  chan_tcp_send(struct channel *c, const uint8_t *data, size_t len);
+bool chan_tcp_server_connected(const struct channel *c);
+
+/* Helpers in channel.c for the transports. */
+struct ctd *chan_ctd(const struct channel *c);
+int  chan_err(struct channel *c, const char *what, int err);
+socklen_t chan_sockaddr(struct sockaddr_storage *ss, int family,
+			const union addr *a, uint16_t port, unsigned scope);
+void chan_set_bufs(struct channel *c, int fd, bool snd);
+void chan_dgram_readable(int fd, int events, void *arg);
+size_t chan_deliver(const struct channel *c, const uint8_t *data, size_t len,
+		    const void *from, size_t fromlen);
+uint8_t *chan_rxbuf(struct channel *c, size_t *cap);
+
+/* link.c: rtnetlink link-state watcher feeding chanset_link_event(). */
+struct link_watch;
+struct link_watch *link_watch_open(struct chanset *cs, struct ev_loop *loop);
+void link_watch_close(struct link_watch *w);
+/* An interface changed (flags from RTM_NEWLINK, 0 if deleted). */
+void chanset_link_event(struct chanset *cs, unsigned ifindex, unsigned flags);
+/* Current interface flags of channel idx (SIOCGIFFLAGS), 0 if unknown. */
+unsigned chanset_if_flags(const struct chanset *cs, unsigned idx);
+
 #endif

@@ -1,1 +1,580 @@
-/* placeholder: filled in by its owner */
+/*
+ * Channel set: opens the configured dedicated links, batches outgoing
+ * messages into datagrams below the MTU, counts traffic, switches the
+ * current link on failover, and prints the -s / -s link blocks.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "ctd.h"
+#include "ev.h"
+#include "log.h"
+
+#define CHAN_MTU_DEFAULT 1500
+#define CHAN_MAX_MSG     65535   /* the header's length field is 16 bits */
+
+struct chanset {
+	struct ctd   *d;
+	chan_recv_cb  cb;
+	struct channel ch[CONF_MAX_CHANNELS];
+	unsigned      n, cur;
+	struct link_watch *link;
+	/* One send buffer: it always belongs to the current channel. */
+	uint8_t       sbuf[CHAN_MAX_MSG + 1];
+	size_t        slen;
+	uint8_t       rx[CHAN_RBUF_SIZE];       /* datagram receive buffer */
+};
+
+static const char *kind_block(enum chan_kind k)
+{
+	switch (k) {
+	case CHAN_MCAST: return "Multicast";
+	case CHAN_UDP:   return "UDP";
+	case CHAN_TCP:   return "TCP";
+	default:         return "channel";
+	}
+}
+
+static const char *kind_stats(enum chan_kind k)
+{
+	switch (k) {
+	case CHAN_MCAST: return "multicast";
+	case CHAN_UDP:   return "UDP";
+	case CHAN_TCP:   return "TCP";
+	default:         return "unknown";
+	}
+}
+
+struct ctd *chan_ctd(const struct channel *c)
+{
+	return c->cs->d;
+}
+
+uint8_t *chan_rxbuf(struct channel *c, size_t *cap)
+{
+	*cap = sizeof(c->cs->rx);
+	return c->cs->rx;
+}
+
+/* Record why opening failed; `err` is an errno value. Always returns -1. */
+int chan_err(struct channel *c, const char *what, int err)
+{
+	if (what)
+		snprintf(c->err, sizeof(c->err), "%s: %s", what, strerror(err));
+	else
+		snprintf(c->err, sizeof(c->err), "%s", strerror(err));
+	return -1;
+}
+
+socklen_t chan_sockaddr(struct sockaddr_storage *ss, int family,
+			const union addr *a, uint16_t port, unsigned scope)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		if (a)
+			memcpy(&s6->sin6_addr, a->b, 16);
+		s6->sin6_scope_id = scope;
+		return sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		if (a)
+			s4->sin_addr.s_addr = a->v4;
+		return sizeof(*s4);
+	}
+}
+
+/* Forced sizes need CAP_NET_ADMIN; without it the plain option still helps. */
+void chan_set_bufs(struct channel *c, int fd, bool snd)
+{
+	int v = (int)(snd ? c->cc->sndbuf : c->cc->rcvbuf);
+
+	if (v <= 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, snd ? SO_SNDBUFFORCE : SO_RCVBUFFORCE,
+		       &v, sizeof(v)) == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, snd ? SO_SNDBUF : SO_RCVBUF, &v, sizeof(v)) < 0)
+		log_warn("cannot set %s socket buffer to %d bytes: %s",
+			 snd ? "send" : "receive", v, strerror(errno));
+}
+
+size_t chan_deliver(const struct channel *c, const uint8_t *data, size_t len,
+		    const void *from, size_t fromlen)
+{
+	if (!c->cs->cb)
+		return len;
+	return c->cs->cb(c->cs->d, c->idx, data, len, from, fromlen);
+}
+
+/* Datagram channels: each datagram is handed over whole. */
+void chan_dgram_readable(int fd, int events, void *arg)
+{
+	struct channel *c = arg;
+	struct chanset *cs = c->cs;
+	unsigned limit = cs->d->conf->event_iteration_limit;
+	unsigned i;
+
+	if (limit == 0)
+		limit = 100;
+	for (i = 0; i < limit; i++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(fd, cs->rx, sizeof(cs->rx), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fromlen);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->st.err_recv++;
+			return;
+		}
+		c->st.bytes_recv += (uint64_t)n;
+		c->st.msgs_recv++;
+		if (cs->cb)
+			cs->cb(cs->d, c->idx, cs->rx, (size_t)n, &from, fromlen);
+		if (cs->d->stopping)
+			return;
+	}
+}
+
+/* ---- stream reassembly ---- */
+
+int chan_rbuf_init(struct chan_rbuf *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->buf = malloc(CHAN_RBUF_SIZE);
+	return r->buf ? 0 : -1;
+}
+
+void chan_rbuf_free(struct chan_rbuf *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->len = 0;
+}
+
+void chan_rbuf_reset(struct chan_rbuf *r)
+{
+	r->len = 0;
+}
+
+void chan_rbuf_deliver(struct chan_rbuf *r, size_t added, chan_recv_cb cb,
+		       struct ctd *d, unsigned idx, const void *from, size_t fromlen)
+{
+	size_t off = 0;
+
+	if (added > CHAN_RBUF_SIZE - r->len)
+		added = CHAN_RBUF_SIZE - r->len;
+	r->len += added;
+	while (off < r->len) {
+		size_t used = cb(d, idx, r->buf + off, r->len - off, from, fromlen);
+
+		if (used == 0)
+			break;
+		if (used > r->len - off)
+			used = r->len - off;
+		off += used;
+	}
+	if (off > 0) {
+		memmove(r->buf, r->buf + off, r->len - off);
+		r->len -= off;
+	}
+	/* A full buffer nobody consumes can never complete: start over. */
+	if (r->len == CHAN_RBUF_SIZE) {
+		r->len = 0;
+		r->resets++;
+	}
+}
+
+void chan_rbuf_push(struct chan_rbuf *r, const uint8_t *data, size_t len,
+		    chan_recv_cb cb, struct ctd *d, unsigned idx,
+		    const void *from, size_t fromlen)
+{
+	while (len > 0) {
+		size_t n = CHAN_RBUF_SIZE - r->len;
+
+		if (n > len)
+			n = len;
+		memcpy(r->buf + r->len, data, n);
+		chan_rbuf_deliver(r, n, cb, d, idx, from, fromlen);
+		data += n;
+		len -= n;
+	}
+}
+
+/* ---- opening ---- */
+
+static int if_query(int fd, const char *ifname, unsigned long req, struct ifreq *ifr)
+{
+	memset(ifr, 0, sizeof(*ifr));
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", ifname);
+	return ioctl(fd, req, ifr);
+}
+
+/* Interface lookups go through our own socket so they happen in its netns. */
+static int chan_resolve_if(struct channel *c)
+{
+	struct ifreq ifr;
+	int fd, saved;
+
+	c->mtu = CHAN_MTU_DEFAULT;
+	if (c->cc->ifname[0] == '\0') {
+		snprintf(c->err, sizeof(c->err), "no `Interface' given");
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return chan_err(c, NULL, errno);
+	if (if_query(fd, c->cc->ifname, SIOCGIFINDEX, &ifr) < 0) {
+		saved = errno;
+		close(fd);
+		if (saved == ENODEV)
+			snprintf(c->err, sizeof(c->err), "interface '%s' not found",
+				 c->cc->ifname);
+		else
+			chan_err(c, c->cc->ifname, saved);
+		return -1;
+	}
+	c->ifindex = (unsigned)ifr.ifr_ifindex;
+	if (if_query(fd, c->cc->ifname, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68)
+		c->mtu = (size_t)ifr.ifr_mtu;
+	close(fd);
+	return 0;
+}
+
+static void chan_close_one(struct chanset *cs, struct channel *c)
+{
+	struct ev_loop *l = cs->d->loop;
+
+	if (c->cc && c->cc->kind == CHAN_TCP)
+		chan_tcp_close(c);
+	if (c->sfd >= 0) {
+		ev_fd_del(l, c->sfd);
+		close(c->sfd);
+	}
+	if (c->rfd >= 0) {
+		ev_fd_del(l, c->rfd);
+		close(c->rfd);
+	}
+	c->sfd = c->rfd = -1;
+}
+
+struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
+{
+	struct ctd_conf *conf = d->conf;
+	struct chanset *cs;
+	unsigned i;
+
+	if (conf->nchannels == 0) {
+		log_err("can't open channel socket: no dedicated link (Multicast, UDP "
+			"or TCP block) in the Sync section");
+		return NULL;
+	}
+	cs = calloc(1, sizeof(*cs));
+	if (!cs) {
+		log_err("can't open channel socket: %s", strerror(errno));
+		return NULL;
+	}
+	cs->d = d;
+	cs->cb = cb;
+	for (i = 0; i < CONF_MAX_CHANNELS; i++)
+		cs->ch[i].sfd = cs->ch[i].rfd = cs->ch[i].afd = -1;
+	for (i = 0; i < conf->nchannels && i < CONF_MAX_CHANNELS; i++) {
+		struct channel *c = &cs->ch[i];
+		int rc;
+
+		c->cs = cs;
+		c->idx = i;
+		c->cc = &conf->channels[i];
+		cs->n = i + 1;
+		rc = chan_resolve_if(c);
+		if (rc == 0) {
+			switch (c->cc->kind) {
+			case CHAN_MCAST: rc = chan_mcast_open(c); break;
+			case CHAN_UDP:   rc = chan_udp_open(c); break;
+			case CHAN_TCP:   rc = chan_tcp_open(c); break;
+			default:
+				snprintf(c->err, sizeof(c->err), "unknown channel kind");
+				rc = -1;
+			}
+		}
+		if (rc < 0) {
+			log_err("can't open channel socket: %s (%s block at %s:%d)",
+				c->err, kind_block(c->cc->kind), conf->file, c->cc->line);
+			chanset_close(cs);
+			return NULL;
+		}
+		c->bufsize = c->mtu - (c->cc->kind == CHAN_TCP ? 40 : 28);
+	}
+	cs->cur = conf->default_channel < cs->n ? conf->default_channel : 0;
+	cs->link = link_watch_open(cs, d->loop);
+	if (!cs->link)
+		log_warn("can't open interface watcher: %s; link failover disabled",
+			 strerror(errno));
+	return cs;
+}
+
+void chanset_close(struct chanset *cs)
+{
+	unsigned i;
+
+	if (!cs)
+		return;
+	link_watch_close(cs->link);
+	for (i = 0; i < cs->n; i++)
+		chan_close_one(cs, &cs->ch[i]);
+	free(cs);
+}
+
+/* ---- sending ---- */
+
+static void chan_send_now(struct channel *c, const uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len == 0)
+		return;
+	if (c->cc->kind == CHAN_TCP) {
+		chan_tcp_send(c, buf, len);
+		return;
+	}
+	n = sendto(c->sfd, buf, len, 0, (struct sockaddr *)&c->dst, c->dstlen);
+	if (n < 0) {
+		c->st.err_sent++;
+		return;
+	}
+	c->st.bytes_sent += (uint64_t)n;
+	c->st.msgs_sent++;
+}
+
+int chanset_send(struct chanset *cs, const void *msg, size_t len)
+{
+	struct channel *c = &cs->ch[cs->cur];
+
+	if (len == 0 || len > CHAN_MAX_MSG) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (cs->slen > 0 && cs->slen + len >= c->bufsize) {
+		chan_send_now(c, cs->sbuf, cs->slen);
+		cs->slen = 0;
+	}
+	memcpy(cs->sbuf + cs->slen, msg, len);
+	cs->slen += len;
+	/* An oversized message goes alone, never split across datagrams. */
+	if (cs->slen >= c->bufsize) {
+		chan_send_now(c, cs->sbuf, cs->slen);
+		cs->slen = 0;
+	}
+	return 0;
+}
+
+void chanset_flush(struct chanset *cs)
+{
+	chan_send_now(&cs->ch[cs->cur], cs->sbuf, cs->slen);
+	cs->slen = 0;
+}
+
+size_t chanset_mtu_payload(const struct chanset *cs)
+{
+	return cs->ch[cs->cur].bufsize - 1;
+}
+
+/* ---- current channel and failover ---- */
+
+void chanset_set_current(struct chanset *cs, unsigned idx)
+{
+	if (idx >= cs->n || idx == cs->cur)
+		return;
+	/* What was batched for the old link leaves on the new one. */
+	cs->cur = idx;
+	if (cs->slen >= cs->ch[idx].bufsize)
+		chanset_flush(cs);
+}
+
+unsigned chanset_current(const struct chanset *cs)
+{
+	return cs->cur;
+}
+
+unsigned chanset_count(const struct chanset *cs)
+{
+	return cs->n;
+}
+
+unsigned chanset_if_flags(const struct chanset *cs, unsigned idx)
+{
+	const struct channel *c;
+	struct ifreq ifr;
+	int fd;
+
+	if (idx >= cs->n)
+		return 0;
+	c = &cs->ch[idx];
+	fd = c->sfd >= 0 ? c->sfd : c->rfd;
+	if (fd < 0 || if_query(fd, c->cc->ifname, SIOCGIFFLAGS, &ifr) < 0)
+		return 0;
+	return (unsigned)(unsigned short)ifr.ifr_flags;
+}
+
+static bool flags_usable(unsigned f)
+{
+	return (f & IFF_UP) && (f & IFF_RUNNING);
+}
+
+/*
+ * The current link lost UP+RUNNING: move to the first other link, in
+ * configuration order, whose interface is up and running. Unlike 1.4.x we
+ * do not pick a link that is up without carrier: nothing gets through it.
+ */
+void chanset_link_event(struct chanset *cs, unsigned ifindex, unsigned flags)
+{
+	struct channel *cur = &cs->ch[cs->cur];
+	unsigned i;
+
+	if (ifindex != cur->ifindex || flags_usable(flags))
+		return;
+	/* The message may be stale: trust the interface's state now. */
+	if (flags_usable(chanset_if_flags(cs, cs->cur)))
+		return;
+	for (i = 0; i < cs->n; i++) {
+		struct channel *c = &cs->ch[i];
+
+		if (i == cs->cur || c->ifindex == cur->ifindex)
+			continue;
+		if (flags_usable(chanset_if_flags(cs, i))) {
+			log_notice("device `%s' becomes dedicated link", c->cc->ifname);
+			chanset_set_current(cs, i);
+			return;
+		}
+	}
+	log_err("no dedicated links available!");
+}
+
+/* ---- statistics ---- */
+
+static int print_counters(const struct chan_stats *s, char *buf, size_t len)
+{
+	return snprintf(buf, len,
+			"%20llu Bytes sent %20llu Bytes recv\n"
+			"%20llu Pckts sent %20llu Pckts recv\n"
+			"%20llu Error send %20llu Error recv\n\n",
+			(unsigned long long)s->bytes_sent, (unsigned long long)s->bytes_recv,
+			(unsigned long long)s->msgs_sent, (unsigned long long)s->msgs_recv,
+			(unsigned long long)s->err_sent, (unsigned long long)s->err_recv);
+}
+
+/* snprintf-style accumulation: returns the length the full text needs. */
+static size_t advance(char **p, size_t *left, int n)
+{
+	size_t k;
+
+	if (n < 0)
+		return 0;
+	k = (size_t)n;
+	if (k >= *left) {
+		*p += *left;
+		*left = 0;
+	} else {
+		*p += k;
+		*left -= k;
+	}
+	return k;
+}
+
+int chanset_print_current(const struct chanset *cs, char *buf, size_t len)
+{
+	const struct channel *c = &cs->ch[cs->cur];
+	char *p = buf;
+	size_t left = len, total = 0;
+	int n;
+
+	if (c->cc->kind == CHAN_TCP)
+		n = snprintf(p, left, "TCP traffic (active device=%s) server=%s client=%s:\n",
+			     c->cc->ifname,
+			     chan_tcp_server_connected(c) ? "connected" : "disconnected",
+			     c->connected ? "connected" : "disconnected");
+	else
+		n = snprintf(p, left, "%s traffic (active device=%s):\n",
+			     kind_stats(c->cc->kind), c->cc->ifname);
+	total += advance(&p, &left, n);
+	total += advance(&p, &left, print_counters(&c->st, p, left));
+	return (int)total;
+}
+
+int chanset_print_links(const struct chanset *cs, char *buf, size_t len)
+{
+	char *p = buf;
+	size_t left = len, total = 0;
+	unsigned i;
+
+	for (i = 0; i < cs->n; i++) {
+		const struct channel *c = &cs->ch[i];
+		unsigned f = chanset_if_flags(cs, i);
+		const char *status = (f & IFF_RUNNING) ? "RUNNING" :
+				     (f & IFF_UP) ? "NO-CARRIER" : "DOWN";
+		int n = snprintf(p, left, "%s traffic device=%s status=%s role=%s:\n",
+				 kind_stats(c->cc->kind), c->cc->ifname, status,
+				 i == cs->cur ? "ACTIVE" : "BACKUP");
+
+		total += advance(&p, &left, n);
+		total += advance(&p, &left, print_counters(&c->st, p, left));
+	}
+	return (int)total;
+}
+
+const struct chan_stats *chanset_stats(const struct chanset *cs, unsigned idx)
+{
+	return idx < cs->n ? &cs->ch[idx].st : NULL;
+}
+
+const char *chanset_peer_str(const void *from, size_t fromlen, char *buf, size_t len)
+{
+	const struct sockaddr *sa = from;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!buf || len == 0)
+		return "";
+	if (sa && sa->sa_family == AF_INET && fromlen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = from;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6 &&
+		   fromlen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = from;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		snprintf(buf, len, "unknown peer");
+	}
+	return buf;
+}
+
+void chanset_errq_stats(const struct chanset *cs, uint64_t *cur, uint64_t *max,
+			uint64_t *nospace)
+{
+	unsigned i;
+
+	*cur = *nospace = 0;
+	*max = cs->d->conf->error_queue_length ? cs->d->conf->error_queue_length : 128;
+	for (i = 0; i < cs->n; i++) {
+		*cur += cs->ch[i].errq.cur;
+		*nospace += cs->ch[i].errq.nospace;
+	}
+}
