@@ -19,6 +19,7 @@ struct qnode {
 	struct qnode *prev, *next;
 	uint32_t seq;               /* sequence number it was last sent with */
 	uint8_t  qid;               /* which queue holds it, 0 = none */
+	uint8_t  qkind;             /* QN_OBJ or QN_CTL (src/queue.c) */
 };
 
 struct cache_obj {
@@ -34,6 +35,12 @@ struct cache_obj {
 	/* followed by struct ct or struct exp */
 };
 
+/* cache_obj.flags */
+enum {
+	COBJ_F_HASHED = 1u << 0,    /* in the hash table (else kept only by a queue) */
+	COBJ_F_SEEN   = 1u << 1,    /* reported by the current resync dump */
+};
+
 static inline struct ct *cobj_ct(struct cache_obj *o) { return (struct ct *)(o + 1); }
 static inline struct exp *cobj_exp(struct cache_obj *o) { return (struct exp *)(o + 1); }
 static inline const struct ct *cobj_cct(const struct cache_obj *o) { return (const struct ct *)(o + 1); }
@@ -41,6 +48,7 @@ static inline const struct exp *cobj_cexp(const struct cache_obj *o) { return (c
 
 struct cache_stats {                /* as printed by -s cache */
 	uint64_t active, objects;
+	uint64_t hashed;            /* entries in the hash (-s cache "total entries") */
 	uint64_t add_ok, add_fail, add_enomem, add_enospc;
 	uint64_t upd_ok, upd_fail, upd_enoent;
 	uint64_t del_ok, del_fail, del_enoent;
@@ -65,17 +73,27 @@ struct cache_obj *cache_update(struct cache *c, const void *obj);
 void cache_del(struct cache *c, struct cache_obj *o);
 /* Release an object no longer hashed or queued. */
 void cache_obj_free(struct cache_obj *o);
+/* Same, for an object of cache c (keeps the "objects" counter right). */
+void cache_obj_release(struct cache *c, struct cache_obj *o);
+/* Mark a hashed object dead (DESTROY pending): hidden from iteration. */
+void cache_mark_dead(struct cache *c, struct cache_obj *o);
+/* Seconds on the monotonic clock, the unit of updated/expires. */
+uint32_t cache_now(void);
 void cache_flush(struct cache *c);
 
 typedef int (*cache_iter_cb)(struct cache_obj *o, void *arg);  /* != 0 stops */
-/* Iterate; the callback may delete the current object. */
+/* Iterate over live (not dead) objects; the callback may delete the
+ * current object. */
 int  cache_iterate(struct cache *c, cache_iter_cb cb, void *arg);
 /* Resumable iteration over buckets [*pos, *pos + nbuckets); for stepwise
- * commits and streamed dumps. Returns 1 when the end was reached. */
+ * commits and streamed dumps. Returns 1 when the end was reached (or the
+ * callback stopped it), 0 if more buckets remain. */
 int  cache_iterate_step(struct cache *c, uint32_t *pos, uint32_t nbuckets,
 			cache_iter_cb cb, void *arg);
 uint32_t cache_hashsize(const struct cache *c);
 const struct cache_stats *cache_stats(const struct cache *c);
 struct cache_stats *cache_stats_mut(struct cache *c);
+/* Iterate every hashed object, dead ones included (flush, queue cleanup). */
+int  cache_iterate_all(struct cache *c, cache_iter_cb cb, void *arg);
 
 #endif

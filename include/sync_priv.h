@@ -1,0 +1,143 @@
+/*
+ * Internals of the sync engine shared by sync.c, the three modes, commit.c
+ * and seqtrack.c. Not for other modules (they use sync.h).
+ */
+#ifndef CTD_SYNC_PRIV_H
+#define CTD_SYNC_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "ev.h"
+#include "kernel.h"
+#include "queue.h"
+#include "sync.h"
+#include "wire.h"
+
+struct ctd;
+struct ctl_client;
+
+/* ---- per-peer receive state (seqtrack.c) ---- */
+
+struct peer {
+	uint8_t  addr[16];          /* source address, port ignored */
+	uint8_t  family;
+	bool     tracking;          /* a sequence number was accepted */
+	bool     ack_pending;       /* FT-FW receiver: ACK owed */
+	uint32_t last;              /* last sequence number accepted */
+	uint32_t window;            /* FT-FW: messages left before an ACK */
+	uint32_t ack_from;
+	uint64_t last_seen_ms, last_log_ms;
+};
+
+#define SEQTRACK_MAX_PEERS 64
+
+struct seqtrack {
+	struct peer peers[SEQTRACK_MAX_PEERS];
+	unsigned    n;
+};
+
+enum seq_class { SEQ_UNSET, SEQ_IN_SYNC, SEQ_AFTER, SEQ_BEFORE };
+
+/* The peer state for a sender address (created on first sight; the least
+ * recently seen one is recycled when the table is full). */
+struct peer *seqtrack_peer(struct seqtrack *t, const void *from, size_t fromlen,
+			   uint32_t window, uint64_t now_ms);
+/* Classify s and count lost/before exactly as 1.4.x (lost += gap + 2). */
+enum seq_class seqtrack_classify(const struct peer *p, uint32_t s, struct seq_stats *st);
+void seqtrack_accept(struct peer *p, uint32_t s);
+
+/* ---- the engine ---- */
+
+enum rx_result { RX_DATA, RX_CTL, RX_BAD, RX_DROP };
+enum { HELLO_INIT, HELLO_SAY, HELLO_DONE };
+
+struct sync_bypass_stats { uint64_t new_, upd, del; };
+struct sync_inject_stats { uint64_t add_ok, add_fail, upd_ok, upd_fail, del_ok, del_fail; };
+
+struct commit_state;
+
+/* Where messages go: the channel set, or a test's capture. */
+struct sync_tx {
+	int  (*send)(void *arg, const void *msg, size_t len);
+	void (*flush)(void *arg);
+	void *arg;
+};
+
+struct sync {
+	struct ctd   *d;
+	int           mode;                 /* enum sync_mode */
+	struct cache *int_ct, *int_exp, *ext_ct, *ext_exp;
+	struct queue  txq, txctl, rsq;
+	uint64_t      ctl_nodes;
+	struct seqtrack peers;
+	struct wire_rx_stats rx;
+	struct seq_stats seqst;
+	struct wire_tx_opts txo;
+	struct sync_tx tx;
+	bool          tx_dirty;             /* bytes buffered in the channel */
+	uint32_t      seq;                  /* next sequence number */
+	bool          seq_set;
+	uint32_t      drain_budget;         /* objects per loop turn */
+
+	/* FT-FW sender */
+	int           hello;
+	bool          say_hello_back;
+	uint64_t      rs_progress_ms;       /* last time an ACK freed space */
+	uint32_t      rs_stall_ms;          /* retransmit after this long blocked */
+
+	struct ev_timer alive_timer, kick_timer, alarm_timer, purge_timer;
+	uint32_t      alarm_pos[4];         /* ALARM scan positions */
+
+	struct kbatch *commit_kb, *inject_kb;
+	bool          inject_dirty;
+	struct kernel_ct_opts kopts;
+	struct commit_state *commit;
+
+	bool          resync_active[2];     /* overrun/poll dump running (ct, exp) */
+	bool          bulk_direct;          /* -B with DisableInternalCache */
+	uint64_t      traffic_bytes, traffic_pkts;
+	struct sync_bypass_stats bypass;
+	struct sync_inject_stats inject;
+	uint8_t       inject_op_pending;
+};
+
+/* sync.c */
+struct sync *sync_new(struct ctd *d);       /* caches, queues; no sockets */
+void sync_free(struct sync *s);
+size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
+		 const void *from, size_t fromlen);
+void sync_drain(struct sync *s);             /* the before-sleep hook */
+void sync_enqueue_obj(struct sync *s, struct cache_obj *o);
+int  sync_enqueue_ctl(struct sync *s, uint8_t flags, uint32_t from, uint32_t to);
+void sync_obj_unqueued(struct sync *s, struct cache_obj *o);
+struct cache *sync_int_cache(struct sync *s, const struct cache_obj *o);
+void sync_bulk(struct sync *s);              /* queue every internal object */
+void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct);
+void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e);
+uint32_t sync_next_seq(struct sync *s);
+
+/* sync_ftfw.c */
+enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *h);
+uint8_t ftfw_tx_flags(struct sync *s);
+void ftfw_obj_sent(struct sync *s, struct cache_obj *o, uint32_t seq);
+void ftfw_ctl_sent(struct sync *s, struct qctl *c, uint32_t seq);
+bool ftfw_can_send_obj(struct sync *s);
+void ftfw_alive(struct sync *s);             /* 1 s of transmit silence */
+void ftfw_rs_flush(struct sync *s);
+
+/* sync_notrack.c */
+enum rx_result notrack_recv(struct sync *s, struct peer *p, const struct wire_hdr *h);
+void notrack_alive(struct sync *s);
+
+/* sync_alarm.c */
+enum rx_result alarm_recv(struct sync *s, struct peer *p, const struct wire_hdr *h);
+void alarm_arm(struct sync *s, struct cache_obj *o);
+void alarm_tick(struct sync *s, uint32_t now);
+
+/* commit.c */
+void commit_free(struct sync *s);
+
+#endif
