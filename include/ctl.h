@@ -43,5 +43,24 @@ void ctl_client_finish(struct ctl_client *c);
 /* Client role: send one request to the daemon and copy the reply to stdout.
  * Returns 0, or 1 if the daemon could not be reached (message logged). */
 int  ctl_request(const char *path, int req);
+/* Same, copying the reply to fd `out` (tests). */
+int  ctl_request_fd(const char *path, int req, int out);
+
+/* Limits of the server (beyond upstream, which served one blocking client). */
+#define CTL_MAX_CLIENTS     64
+#define CTL_READ_DEADLINE_MS 2000       /* the 4-byte request must arrive by then */
+#define CTL_BUF_HIGH        (64 * 1024) /* stop producing a dump above this */
+#define CTL_BUF_MAX         (16 * 1024 * 1024)  /* drop a client buffering more */
+
+/* Request decoding, exposed for the fuzzer and tests: feed bytes as they
+ * arrive; returns 1 with *req set once 4 bytes were seen, 0 for more. */
+struct ctl_reqbuf {
+	unsigned char b[4];
+	unsigned      n;
+};
+int  ctl_req_feed(struct ctl_reqbuf *r, const void *data, size_t len, int *req);
+/* True if the code names a request of §2.3 or CTL_STATS_METRICS. */
+int  ctl_req_known(int req);
+unsigned ctl_client_count(const struct ctd *d);
 
 #endif
