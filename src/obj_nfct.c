@@ -403,8 +403,10 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 		nfct_set_attr_u32(n, ATTR_MARK, ct->mark);
 	if (ct->have & CT_H_SECMARK)
 		nfct_set_attr_u32(n, ATTR_SECMARK, ct->secmark);
-	if ((ct->have & CT_H_USE) && mode != CT_NFCT_KERNEL)
-		nfct_set_attr_u32(n, ATTR_USE, ct->use);
+	/* use and counters cannot be set: the library's setters ignore the
+	 * value but mark the attribute, which would print "use=0". conntrackd
+	 * 1.4.7 prints neither for cached objects (observed); the timeout
+	 * printer appends use= itself. */
 	if (ct->have & CT_H_ZONE)
 		nfct_set_attr_u16(n, ATTR_ZONE, ct->zone);
 	if (ct->have & CT_H_TCP_STATE)
@@ -454,12 +456,6 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 			nfct_set_attr_u32(n, ATTR_SYNPROXY_ITS, x->synproxy[0]);
 			nfct_set_attr_u32(n, ATTR_SYNPROXY_ISN, x->synproxy[1]);
 			nfct_set_attr_u32(n, ATTR_SYNPROXY_TSOFF, x->synproxy[2]);
-		}
-		if ((ct->have & CT_H_COUNTERS) && mode != CT_NFCT_KERNEL) {
-			nfct_set_attr_u64(n, ATTR_ORIG_COUNTER_PACKETS, x->counters[0]);
-			nfct_set_attr_u64(n, ATTR_ORIG_COUNTER_BYTES, x->counters[1]);
-			nfct_set_attr_u64(n, ATTR_REPL_COUNTER_PACKETS, x->counters[2]);
-			nfct_set_attr_u64(n, ATTR_REPL_COUNTER_BYTES, x->counters[3]);
 		}
 		if ((ct->have & CT_H_LABELS) && x->labels_len) {
 			struct nfct_bitmask *b = labels_to_bitmask(x);
