@@ -1,0 +1,72 @@
+# Turns results.raw lines "IMPL N KEY VALUE" into the table of bench/run.sh.
+# ratio = ours/theirs; the "better" column says which direction wins.
+BEGIN {
+	nk = split("create_rate paced_lag_s paced_lost paced_overruns " \
+		"cpu_tx_us cpu_rx_us rss_int_B rss_ext_B dump_i_lps dump_e_lps " \
+		"resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
+		"commit_vs_kernel burst_inject_rate burst_lag_s burst_lost " \
+		"burst_overruns exp_masters_lag_s exp_in_peer_cache " \
+		"commit_exp_rate commit_exp_in_kernel", order, " ")
+	lab["create_rate"] = "kernel batched create rate (/s)|higher"
+	lab["paced_lag_s"] = "paced: peer complete after inject end (s)|lower"
+	lab["paced_lost"] = "paced: events lost|lower"
+	lab["paced_overruns"] = "paced: netlink overruns|lower"
+	lab["cpu_tx_us"] = "CPU per replicated entry, sender (us)|lower"
+	lab["cpu_rx_us"] = "CPU per replicated entry, receiver (us)|lower"
+	lab["rss_int_B"] = "RSS per entry, internal cache (B)|lower"
+	lab["rss_ext_B"] = "RSS per entry, external cache (B)|lower"
+	lab["dump_i_lps"] = "-i ct dump (lines/s)|higher"
+	lab["dump_e_lps"] = "-e ct dump (lines/s)|higher"
+	lab["resync_R_s"] = "-R ct (s)|lower"
+	lab["bulk_B_s"] = "-B until peer complete (s)|lower"
+	lab["resync_n_s"] = "-n until peer complete (s)|lower"
+	lab["commit_ct_rate"] = "-c ct commit rate, kernel-verified (/s)|higher"
+	lab["commit_ct_in_kernel"] = "-c ct: entries in peer kernel|higher"
+	lab["commit_vs_kernel"] = "-c ct rate / kernel create rate (%)|higher"
+	lab["burst_inject_rate"] = "burst: injection rate (/s)|higher"
+	lab["burst_lag_s"] = "burst: peer complete after burst end (s)|lower"
+	lab["burst_lost"] = "burst: events lost|lower"
+	lab["burst_overruns"] = "burst: netlink overruns|lower"
+	lab["exp_masters_lag_s"] = "exp: masters on peer after inject (s)|lower"
+	lab["exp_in_peer_cache"] = "exp: expectations in peer cache|higher"
+	lab["commit_exp_rate"] = "-c expect commit rate, kernel-verified (/s)|higher"
+	lab["commit_exp_in_kernel"] = "-c expect: expectations in peer kernel|higher"
+}
+{
+	if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
+	v[$1, $2, $3] = $4
+}
+function num(x) { return x ~ /^[0-9]+(\.[0-9]+)?$/ }
+END {
+	for (s = 1; s <= ns; s++) {
+		n = sizes[s]
+		kr = v["kernel", n, "create_rate"]
+		for (im = 1; im <= 2; im++) {
+			i = im == 1 ? "theirs" : "ours"
+			c = v[i, n, "commit_ct_rate"]
+			if (num(c) && num(kr) && kr > 0)
+				v[i, n, "commit_vs_kernel"] = sprintf("%.0f", 100 * c / kr)
+		}
+		printf "\n== N=%s\n", n
+		printf "%-48s %14s %14s %9s  %s\n", "metric", "ours", "theirs",
+			"ours/th", "better"
+		for (k = 1; k <= nk; k++) {
+			key = order[k]
+			split(lab[key], L, "|")
+			if (key == "create_rate") {
+				if (kr != "")
+					printf "%-48s %14s %14s %9s  %s\n", L[1],
+						kr, kr, "-", "(same kernel)"
+				continue
+			}
+			o = v["ours", n, key]; t = v["theirs", n, key]
+			if (o == "" && t == "")
+				continue
+			r = "n/a"
+			if (num(o) && num(t) && t > 0)
+				r = sprintf("%.2f", o / t)
+			printf "%-48s %14s %14s %9s  %s\n", L[1],
+				o == "" ? "-" : o, t == "" ? "-" : t, r, L[2]
+		}
+	}
+}

@@ -1,0 +1,273 @@
+#!/bin/bash
+# Benchmark: Debian's conntrackd 1.4.7 against ours, same run, same machine,
+# same scheduling. Two firewalls (namespaces) joined by a veth, FT-FW over
+# UDP. Prints, per metric: ours, theirs, ours/theirs. Ratios are reported,
+# never asserted; exit status is non-zero only when a scenario could not be
+# set up at all. See bench/README.md for the method.
+#
+#   bench/run.sh [--smoke] [-n "10000 50000 200000"] [-e 4000] [-r rate]
+#                [--deadline secs] [--ours PATH] [--theirs PATH] [-o FILE]
+#                [--keep] [--no-sched]
+set -u
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
+
+SIZES="10000 50000 200000"
+E=4000
+PACED_RATE=50000
+DEADLINE=45		# 1.4.7 needs ~30 s after an overrun (resync timer)
+THEIRS=/usr/sbin/conntrackd
+OURS=${CTD_OURS:-$REPO/build/src/conntrackd}
+SCHED=${BENCH_SCHED-chrt -r 99}
+OUT=""
+SMOKE=""
+KEEP=${KEEP:-}
+HASHSIZE=32768		# 1.4.7 needs it; both get the same
+HASHLIMIT=524288
+CT_MAX=262144
+NL_BUF=2097152
+NL_BUFMAX=8388608
+SYNC_SOCKBUF=24985600
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--smoke) SMOKE=1; SIZES=2000; E=100; PACED_RATE=20000; DEADLINE=10 ;;
+	-n) SIZES=$2; shift ;;
+	-e) E=$2; shift ;;
+	-r) PACED_RATE=$2; shift ;;
+	--deadline) DEADLINE=$2; shift ;;
+	--ours) OURS=$2; shift ;;
+	--theirs) THEIRS=$2; shift ;;
+	-o) OUT=$2; shift ;;
+	--keep) KEEP=1 ;;
+	--no-sched) SCHED="" ;;
+	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+[ "$(id -u)" = 0 ] || fail "must run as root (namespaces, ctnetlink)"
+[ -x "$THEIRS" ] || fail "reference daemon $THEIRS not found"
+WORK=$(mktemp -d /tmp/ctbench.XXXXXX) || fail "mktemp"
+trap bench_cleanup EXIT
+trap 'exit 1' INT TERM
+
+build_inject
+ns_setup
+gen_conf fw1 192.168.77.1 192.168.77.2
+gen_conf fw2 192.168.77.2 192.168.77.1
+: >"$WORK/results.raw"
+NOTES=""
+note() { NOTES="$NOTES$*"$'\n'; log "bench: $*"; }
+
+IMPLS="theirs"
+if [ -x "$OURS" ]; then
+	IMPLS="theirs ours"
+else
+	note "ours: $OURS not found (build it, or set CTD_OURS=path); skipped"
+fi
+
+# ---- scenarios; each returns non-zero if it could not run ---------------
+
+scen_paced() {
+	local n=$1 c1 c2 r1 r2 t out lines secs
+	daemons_restart || return 1
+	c1=$(cpu_us "$PID_fw1"); c2=$(cpu_us "$PID_fw2")
+	r1=$(rss_bytes "$PID_fw1"); r2=$(rss_bytes "$PID_fw2")
+	out=$(ip netns exec "$NS1" "$INJECT" create -n "$n" -r "$PACED_RATE") \
+		|| { note "$IMPL N=$n: paced injection failed: $out"; return 1; }
+	t=$(wait_cache fw2 external "$n" "$DEADLINE")
+	result paced_lag_s "$t"
+	result cpu_tx_us "$(div "$(( $(cpu_us "$PID_fw1") - c1 ))" "$n" %.2f)"
+	result cpu_rx_us "$(div "$(( $(cpu_us "$PID_fw2") - c2 ))" "$n" %.2f)"
+	result rss_int_B "$(div "$(( $(rss_bytes "$PID_fw1") - r1 ))" "$n" %.0f)"
+	result rss_ext_B "$(div "$(( $(rss_bytes "$PID_fw2") - r2 ))" "$n" %.0f)"
+	result paced_lost "$(lost_events "$n" paced_overruns)"
+
+	read -r lines secs < <(lines_rate fw1 -i)
+	[ "$lines" = "$n" ] || note "$IMPL N=$n: -i printed $lines lines, expected $n"
+	result dump_i_lps "$(div "$lines" "$secs" %.0f)"
+	read -r lines secs < <(lines_rate fw2 -e)
+	[ "$lines" = "$n" ] || note "$IMPL N=$n: -e printed $lines lines, expected $n"
+	result dump_e_lps "$(div "$lines" "$secs" %.0f)"
+
+	result resync_R_s "$(timed ctl fw1 -R ct)"
+
+	# -B and -n: empty the peer's external cache, time until it is full again.
+	ctl fw2 -f external >/dev/null 2>&1
+	t=$(now)
+	ctl fw1 -B >/dev/null 2>&1
+	wait_cache fw2 external "$n" "$DEADLINE" >/dev/null
+	result bulk_B_s "$(elapsed "$t" "$(now)")"
+	[ "$(cache_count fw2 external)" -ge "$n" ] 2>/dev/null \
+		|| result bulk_B_s "incomplete"
+	ctl fw2 -f external >/dev/null 2>&1
+	t=$(now)
+	ctl fw2 -n >/dev/null 2>&1
+	if wait_cache fw2 external "$n" "$DEADLINE" >/dev/null; then
+		result resync_n_s "$(elapsed "$t" "$(now)")"
+	else
+		result resync_n_s "incomplete"
+	fi
+
+	# Commit the peer's external cache into its (empty) kernel table.
+	commit_ct fw2 "$n"
+}
+
+# lost_events N KEY: events fw1 never received (from its netlink stats);
+# records its overrun counter under KEY.
+lost_events() {
+	local got ovr
+	got=$(stat_field fw1 "events received")
+	ovr=$(stat_field fw1 "netlink overrun")
+	result "$2" "${ovr:-n/a}"
+	if [ -n "$got" ]; then
+		echo $(( $1 > got ? $1 - got : 0 ))
+	else
+		echo n/a
+	fi
+}
+
+# The client returns when the daemon says it is done; the kernel count is
+# checked (and waited for, should the daemon answer early) afterwards.
+commit_ct() {
+	local side=$1 n=$2 t0 t1 cnt
+	t0=$(now)
+	ctl "$side" -c ct >/dev/null 2>&1
+	t1=$(now)
+	cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count)
+	cnt=${cnt#ct=}; cnt=${cnt%% *}
+	if [ "$cnt" -lt "$n" ] 2>/dev/null; then
+		cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count -w "$n" -T "$DEADLINE")
+		t1=$(now)
+		cnt=${cnt#ct=}; cnt=${cnt%% *}
+	fi
+	result commit_ct_in_kernel "$cnt"
+	if [ "$cnt" -ge "$n" ] 2>/dev/null; then
+		result commit_ct_rate "$(div "$n" "$(elapsed "$t0" "$t1")" %.0f)"
+	else
+		result commit_ct_rate "incomplete"
+	fi
+}
+
+scen_burst() {
+	local n=$1 out t
+	daemons_restart || return 1
+	out=$(ip netns exec "$NS1" "$INJECT" create -n "$n") \
+		|| { note "$IMPL N=$n: burst injection failed: $out"; return 1; }
+	t=$(wait_cache fw2 external "$n" "$DEADLINE")
+	result burst_inject_rate "$(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$out")"
+	result burst_lag_s "$t"
+	result burst_lost "$(lost_events "$n" burst_overruns)"
+}
+
+scen_exp() {
+	local e=$1 out t t0 t1 cnt i
+	daemons_restart || return 1
+	out=$(ip netns exec "$NS1" "$INJECT" create -n 0 -e "$e") \
+		|| { note "$IMPL: expectation injection failed: $out"; return 1; }
+	t=$(wait_cache fw2 external "$e" "$DEADLINE")
+	result exp_masters_lag_s "$t"
+	for i in $(seq 1 100); do
+		cnt=$(ctl fw2 -e expect 2>/dev/null | wc -l)
+		[ "$cnt" -ge "$e" ] && break
+		sleep 0.05
+	done
+	result exp_in_peer_cache "$cnt"
+	ctl fw2 -c ct >/dev/null 2>&1
+	ip netns exec "$NS2" "$INJECT" count -w "$e" -T "$DEADLINE" >/dev/null
+	t0=$(now)
+	ctl fw2 -c expect >/dev/null 2>&1
+	t1=$(now)
+	cnt=$(ip netns exec "$NS2" "$INJECT" count)
+	cnt=${cnt#*exp=}; cnt=${cnt%% *}
+	result commit_exp_in_kernel "$cnt"
+	if [ "$cnt" -ge "$e" ] 2>/dev/null; then
+		result commit_exp_rate "$(div "$e" "$(elapsed "$t0" "$t1")" %.0f)"
+	else
+		result commit_exp_rate "incomplete"
+	fi
+}
+
+# run_impl IMPL BIN N: all scenarios for one daemon and one size.
+run_impl() {
+	IMPL=$1 BIN=$2 CUR_N=$3
+	log "bench: $IMPL N=$CUR_N"
+	scen_paced "$CUR_N" && scen_burst "$CUR_N"
+	local rc=$?
+	daemon_stop fw1
+	daemon_stop fw2
+	return $rc
+}
+
+T_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for n in $SIZES; do
+	if [ "$n" -gt "$CT_MAX_NS" ]; then
+		note "N=$n exceeds nf_conntrack_max=$CT_MAX_NS in the namespace; skipped"
+		continue
+	fi
+	CUR_N=$n IMPL=kernel
+	k=$(ip netns exec "$NS1" "$INJECT" rate -n "$n" | head -1) \
+		|| fail "kernel create-rate measurement failed: $k"
+	result create_rate "$(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
+	run_impl theirs "$THEIRS" "$n" \
+		|| fail "conntrackd 1.4.7 scenario N=$n could not run (see $WORK)"
+	if [[ " $IMPLS " == *" ours "* ]]; then
+		run_impl ours "$OURS" "$n" || note "ours N=$n: scenario failed (daemon did not start or died)"
+	fi
+done
+CUR_N=E=$E
+run_impl_exp() {
+	IMPL=$1 BIN=$2
+	scen_exp "$E"
+	local rc=$?
+	daemon_stop fw1
+	daemon_stop fw2
+	return $rc
+}
+run_impl_exp theirs "$THEIRS" || fail "conntrackd 1.4.7 expectation scenario could not run"
+if [[ " $IMPLS " == *" ours "* ]]; then
+	run_impl_exp ours "$OURS" || note "ours: expectation scenario failed"
+fi
+
+# ---- report ------------------------------------------------------------
+
+report() {
+	echo "# conntrackd benchmark  $T_START .. $(date -u +%H:%M:%SZ)"
+	echo "host:     $(hostname)  $(nproc) CPUs  $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "memory:   $(awk '/MemTotal/ { printf "%d MB", $2 / 1024 }' /proc/meminfo)"
+	echo "kernel:   $(uname -r)"
+	echo "theirs:   $THEIRS ($("$THEIRS" -v 2>&1 | head -1))"
+	if [[ " $IMPLS " == *" ours "* ]]; then
+		echo "ours:     $OURS ($("$OURS" -v 2>&1 | head -1); git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null))"
+	else
+		echo "ours:     not run"
+	fi
+	echo "libs:     libnetfilter_conntrack $(pkg-config --modversion libnetfilter_conntrack), libmnl $(pkg-config --modversion libmnl)"
+	echo "setup:    FT-FW over UDP on a veth; HashSize $HASHSIZE HashLimit $HASHLIMIT;" \
+		"NetlinkBufferSize $NL_BUF (max $NL_BUFMAX); scheduling: '${SCHED:-none}';" \
+		"nf_conntrack_max $CT_MAX_NS; paced rate $PACED_RATE/s; deadline ${DEADLINE}s"
+	echo
+	awk -f "$BENCH_DIR/report.awk" "$WORK/results.raw"
+	if [ -n "$NOTES" ]; then
+		echo
+		echo "notes:"
+		printf '%s' "$NOTES" | sed 's/^/  - /'
+	fi
+}
+
+if [ -z "$OUT" ] && [ -z "$SMOKE" ]; then
+	mkdir -p "$BENCH_DIR/results"
+	OUT=$BENCH_DIR/results/$(date -u +%Y%m%d-%H%M%S)-$(hostname).txt
+fi
+if [ -n "$OUT" ]; then
+	report | tee "$OUT"
+	log "bench: results written to $OUT"
+else
+	report
+fi
+exit 0
