@@ -1,0 +1,436 @@
+# Shared topology and helpers for the real-kernel scenarios (bash only).
+#
+#   client ==(LAN A, bridge in client ns)== fw1, fw2 ==(LAN B, bridge in
+#   server ns)== server;   fw1 <-- sync0 veth --> fw2 (conntrackd traffic)
+#
+# The floating gateway addresses (VIP_A, VIP_B) live on fw1; failover moves
+# them to fw2 as keepalived would.  Every namespace, process and file belongs
+# to this run (unique prefix) and is removed by the EXIT/INT/TERM trap.
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP_DIR=$(cd "$LIB_DIR/../.." && pwd)
+
+: "${CTD_OURS:=$TOP_DIR/build/src/conntrackd}"
+: "${CTD_DEBIAN:=/usr/sbin/conntrackd}"
+: "${CTD_FW1:=ours}"
+: "${CTD_FW2:=ours}"
+: "${VERBOSE:=0}"
+
+PFX="ctd$$"
+NS_CLIENT="$PFX-client"; NS_FW1="$PFX-fw1"; NS_FW2="$PFX-fw2"; NS_SERVER="$PFX-server"
+T=""                      # temp dir (configs, sockets, locks, logs)
+T_BASE=""                 # removed on exit; T may be a per-case subdir
+
+PIDS=""                   # every background pid we started outside the namespaces
+TOPO_IS_UP=0
+
+CLIENT_IP=10.1.0.10;  FW1_A=10.1.0.1;  FW2_A=10.1.0.2;  VIP_A=10.1.0.254
+SERVER_IP=10.2.0.10;  FW1_B=10.2.0.1;  FW2_B=10.2.0.2;  VIP_B=10.2.0.254
+FW1_S=10.3.0.1;       FW2_S=10.3.0.2
+MCAST_GROUP=225.0.0.50; SYNC_PORT=3780
+FTP_MARK="ctd-harness-listing"   # appears in the server's LIST output
+
+N_PASS=0; N_FAIL=0; N_SKIP=0
+
+pass() { N_PASS=$((N_PASS + 1)); echo "PASS: $1"; }
+fail() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $1${2:+ ($2)}"; }
+skip() { N_SKIP=$((N_SKIP + 1)); echo "SKIP: $1${2:+ ($2)}"; }
+note() { echo "  # $*"; }
+vlog() { [ "$VERBOSE" = 1 ] && echo "  . $*" >&2; return 0; }
+
+# check NAME CMD... : PASS/FAIL on the exit status of CMD.
+check() {
+	local name=$1; shift
+	if "$@"; then pass "$name"; else fail "$name" "${WHY:-command failed: $*}"; fi
+	WHY=""
+}
+
+# wait_until TIMEOUT CMD... : poll CMD every 0.1 s until it succeeds or the
+# deadline (seconds, may be fractional) passes.
+wait_until() {
+	local timeout=$1; shift
+	local deadline=$(( $(date +%s%N) + ${timeout%.*} * 1000000000 ))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s%N)" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+need_root() {
+	if [ "$(id -u)" != 0 ]; then skip "$1" "needs root"; exit 0; fi
+	if ! ip netns add "$PFX-probe" 2>/dev/null; then skip "$1" "network namespaces unavailable"; exit 0; fi
+	ip netns del "$PFX-probe"
+	modprobe nf_conntrack 2>/dev/null; modprobe nf_conntrack_netlink 2>/dev/null
+	modprobe nf_conntrack_ftp 2>/dev/null
+	return 0
+}
+
+ns_of() {
+	case $1 in
+	client) echo "$NS_CLIENT";; fw1) echo "$NS_FW1";; fw2) echo "$NS_FW2";;
+	server) echo "$NS_SERVER";; *) echo "$1";;
+	esac
+}
+nsx() { local ns; ns=$(ns_of "$1"); shift; ip netns exec "$ns" "$@"; }
+
+# Binary used on a firewall: CTD_FW1/CTD_FW2 = ours|debian|/path.
+ctd_bin_for() {
+	local which
+	case $1 in fw1) which=$CTD_FW1;; fw2) which=$CTD_FW2;; *) which=ours;; esac
+	case $which in
+	ours) echo "$CTD_OURS";; debian) echo "$CTD_DEBIAN";; *) echo "$which";;
+	esac
+}
+ctd_kind_for() { case $1 in fw1) echo "$CTD_FW1";; fw2) echo "$CTD_FW2";; esac; }
+
+# Tear down the namespaces and everything running in them; the temp dir
+# stays (lib_cleanup removes it).
+topo_down() {
+	local ns p
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for ns in "$NS_CLIENT" "$NS_FW1" "$NS_FW2" "$NS_SERVER"; do
+		# Every process inside our private namespaces was started by us.
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	for ns in "$NS_CLIENT" "$NS_FW1" "$NS_FW2" "$NS_SERVER"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			wait_until 2 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	PIDS=""
+	TOPO_IS_UP=0
+	return 0
+}
+
+lib_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	topo_down
+	if [ -n "$T_BASE" ] && [ -d "$T_BASE" ]; then
+		if [ "${KEEP_TMP:-0}" = 1 ]; then echo "# kept $T_BASE" >&2; else rm -rf "$T_BASE"; fi
+	fi
+	exit $rc
+}
+
+lib_init() {
+	T_BASE=$(mktemp -d "/tmp/$PFX.XXXXXX")
+	T=$T_BASE
+	trap lib_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# new_case NAME: fresh temp subdir for one case's files
+new_case() {
+	T=$T_BASE/$1
+	rm -rf "$T"; mkdir -p "$T"
+}
+
+# Results of a scenario: exit status 1 if anything failed.
+finish() {
+	echo "# $(basename "$0"): $N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
+	[ "$N_FAIL" -eq 0 ]
+}
+
+fw_nft() {
+	nsx "$1" nft -f - <<-EOF
+	table inet ctdtest {
+		ct helper ftp-std { type "ftp" protocol tcp; }
+		chain forward {
+			type filter hook forward priority filter; policy drop;
+			ct state established,related accept
+			ip protocol icmp accept
+			tcp dport 21 ct state new ct helper set "ftp-std" accept
+		}
+	}
+	EOF
+}
+
+topo_up() {
+	local ns fw
+	[ -n "$T" ] || lib_init
+	for ns in "$NS_CLIENT" "$NS_FW1" "$NS_FW2" "$NS_SERVER"; do
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up
+	done
+	# LAN bridges live in the end hosts' namespaces.
+	ip -n "$NS_CLIENT" link add br0 type bridge forward_delay 0 stp_state 0
+	ip -n "$NS_SERVER" link add br0 type bridge forward_delay 0 stp_state 0
+	for fw in fw1 fw2; do
+		ns=$(ns_of $fw)
+		ip -n "$NS_CLIENT" link add "p-$fw" type veth peer name lan-a netns "$ns"
+		ip -n "$NS_SERVER" link add "p-$fw" type veth peer name lan-b netns "$ns"
+		ip -n "$NS_CLIENT" link set "p-$fw" master br0 up
+		ip -n "$NS_SERVER" link set "p-$fw" master br0 up
+		ip -n "$ns" link set lan-a up
+		ip -n "$ns" link set lan-b up
+	done
+	ip -n "$NS_FW1" link add sync0 type veth peer name sync0 netns "$NS_FW2"
+	ip -n "$NS_CLIENT" link set br0 up
+	ip -n "$NS_SERVER" link set br0 up
+	ip -n "$NS_CLIENT" addr add $CLIENT_IP/24 dev br0
+	ip -n "$NS_SERVER" addr add $SERVER_IP/24 dev br0
+	ip -n "$NS_CLIENT" route add default via $VIP_A
+	ip -n "$NS_SERVER" route add default via $VIP_B
+	ip -n "$NS_FW1" addr add $FW1_A/24 dev lan-a
+	ip -n "$NS_FW1" addr add $FW1_B/24 dev lan-b
+	ip -n "$NS_FW1" addr add $FW1_S/24 dev sync0
+	ip -n "$NS_FW2" addr add $FW2_A/24 dev lan-a
+	ip -n "$NS_FW2" addr add $FW2_B/24 dev lan-b
+	ip -n "$NS_FW2" addr add $FW2_S/24 dev sync0
+	for fw in fw1 fw2; do
+		ns=$(ns_of $fw)
+		ip -n "$ns" link set sync0 up
+		# multicast for the sync channel must leave through the sync link
+		ip -n "$ns" route add 224.0.0.0/4 dev sync0
+		nsx $fw sysctl -qw net.ipv4.ip_forward=1
+		# no mid-stream pickup: a connection only survives failover if its
+		# state was committed by conntrackd
+		nsx $fw sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 2>/dev/null
+		fw_nft $fw || return 1
+	done
+	ip -n "$NS_FW1" addr add $VIP_A/24 dev lan-a
+	ip -n "$NS_FW1" addr add $VIP_B/24 dev lan-b
+	TOPO_IS_UP=1
+	# both LANs must answer (a RST from the gateway proves the path)
+	wait_until 10 reach client $VIP_A 9 || { echo "topology: client cannot reach $VIP_A" >&2; return 1; }
+	wait_until 10 reach server $VIP_B 9 || { echo "topology: server cannot reach $VIP_B" >&2; return 1; }
+}
+
+# reach NS HOST PORT: a TCP connect from NS gets an answer (accept or RST)
+reach() {
+	nsx "$1" python3 -c '
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()
+except ConnectionRefusedError:
+    pass' "$2" "$3"
+}
+
+# ctd_conf FW MODE CHANNEL [EXPECT on|off] [extra General lines]
+#   MODE: ftfw|notrack|alarm   CHANNEL: mcast|udp|tcp
+ctd_conf() {
+	local fw=$1 mode=$2 chan=$3 expect=${4:-on} extra=${5:-} me peer modeblk chanblk
+	case $fw in
+	fw1) me=$FW1_S; peer=$FW2_S;;
+	fw2) me=$FW2_S; peer=$FW1_S;;
+	esac
+	case $mode in
+	ftfw) modeblk="Mode FTFW { }";;
+	notrack) modeblk="Mode NOTRACK { }";;
+	alarm) modeblk="Mode ALARM { }";;
+	esac
+	case $chan in
+	mcast) chanblk="Multicast {
+		IPv4_address $MCAST_GROUP
+		Group $SYNC_PORT
+		IPv4_interface $me
+		Interface sync0
+		SndSocketBuffer 1249280
+		RcvSocketBuffer 1249280
+		Checksum on
+	}";;
+	udp) chanblk="UDP {
+		IPv4_address $me
+		IPv4_Destination_Address $peer
+		Port $SYNC_PORT
+		Interface sync0
+		SndSocketBuffer 1249280
+		RcvSocketBuffer 1249280
+		Checksum on
+	}";;
+	tcp) chanblk="TCP {
+		IPv4_address $me
+		IPv4_Destination_Address $peer
+		Port $SYNC_PORT
+		Interface sync0
+		SndSocketBuffer 1249280
+		RcvSocketBuffer 1249280
+		Checksum on
+	}";;
+	esac
+	cat > "$T/$fw.conf" <<-EOF
+	# generated by tests/netns/lib.sh for $fw ($mode over $chan)
+	Sync {
+		$modeblk
+		$chanblk
+		Options {
+			ExpectationSync $expect
+		}
+	}
+	General {
+		Systemd off
+		HashSize 32768
+		HashLimit 131072
+		LogFile $T/$fw.log
+		Syslog off
+		LockFile $T/$fw.lock
+		UNIX {
+			Path $T/$fw.ctl
+		}
+		NetlinkBufferSize 2097152
+		NetlinkBufferSizeMaxGrowth 8388608
+		$extra
+		Filter From Kernelspace {
+			Protocol Accept {
+				TCP
+				UDP
+			}
+			Address Ignore {
+				IPv4_address 127.0.0.1
+				IPv4_address $FW1_A
+				IPv4_address $FW2_A
+				IPv4_address $FW1_B
+				IPv4_address $FW2_B
+				IPv4_address $VIP_A
+				IPv4_address $VIP_B
+				IPv4_address $FW1_S
+				IPv4_address $FW2_S
+			}
+		}
+	}
+	EOF
+}
+
+# ctd FW ARGS... : client of FW's binary with FW's config, inside its namespace
+ctd() {
+	local fw=$1; shift
+	nsx "$fw" "$(ctd_bin_for "$fw")" -C "$T/$fw.conf" "$@"
+}
+
+# ctd_has FW PATTERN ARGS... : the client output of ARGS contains PATTERN
+ctd_has() {
+	local fw=$1 pat=$2; shift 2
+	ctd "$fw" "$@" 2>/dev/null | grep -qF -- "$pat"
+}
+
+ctd_alive() { ctd "$1" -s runtime >/dev/null 2>&1; }
+
+# ctd_start FW [BINARY] : start as -d, wait until the control socket answers
+ctd_start() {
+	local fw=$1 bin=${2:-$(ctd_bin_for "$1")} rc
+	if [ ! -x "$bin" ]; then
+		echo "ctd_start $fw: binary $bin missing (run scripts/build.sh)" >&2
+		return 1
+	fi
+	nsx "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "ctd_start $fw: $bin -d exited $rc; log tail:" >&2
+		tail -n5 "$T/$fw.log" "$T/$fw.out" >&2 2>/dev/null
+		return 1
+	fi
+	if ! wait_until 10 nsx "$fw" "$bin" -C "$T/$fw.conf" -s runtime; then
+		echo "ctd_start $fw: control socket $T/$fw.ctl does not answer" >&2
+		return 1
+	fi
+}
+
+# pid(s) of conntrackd in FW's namespace
+ctd_pids() {
+	local p
+	for p in $(ip netns pids "$(ns_of "$1")"); do
+		case $(cat /proc/$p/comm 2>/dev/null) in conntrackd|lt-conntrackd) echo "$p";; esac
+	done
+}
+
+ctd_stop() {
+	local fw=$1 p
+	ctd "$fw" -k >/dev/null 2>&1
+	for p in $(ctd_pids "$fw"); do
+		wait_until 5 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# Compare dump lines without the age suffix and ordering.
+strip_active() { sed -e 's/ \[active since [0-9]*s\]$//' | sort; }
+
+# ---------------------------------------------------------------- FTP
+# ftp_session_open [TAG [pasv|port]]: control connection from client to
+# server through the floating gateway, PASV (or PORT) done and kept open;
+# sets FTP_PORT to the announced data port.  Not for $(...): it starts a
+# background client that later calls need.
+ftp_server_start() {
+	nsx server python3 "$LIB_DIR/ftp_server.py" --bind $SERVER_IP --port 21 \
+		--mark "$FTP_MARK" >>"$T/ftp_server.log" 2>&1 &
+	PIDS="$PIDS $!"
+	wait_until 5 nsx server python3 -c "import socket; socket.create_connection(('$SERVER_IP',21),1).close()"
+}
+
+ftp_session_open() {
+	local tag=${1:-s1} mode=${2:-pasv}
+	rm -f "$T/ftp-$tag".*
+	nsx client python3 "$LIB_DIR/ftp_client.py" --host $SERVER_IP --port 21 \
+		--mode "$mode" --ready "$T/ftp-$tag.port" --go "$T/ftp-$tag.go" \
+		--timeout "${FTP_DATA_TIMEOUT:-4}" >"$T/ftp-$tag.out" 2>"$T/ftp-$tag.err" &
+	eval "FTP_PID_$tag=$!"
+	PIDS="$PIDS $!"
+	if ! wait_until 10 test -s "$T/ftp-$tag.port"; then
+		echo "ftp_session_open: no PASV reply; client said: $(cat "$T/ftp-$tag.err")" >&2
+		return 1
+	fi
+	FTP_PORT=$(cat "$T/ftp-$tag.port")
+}
+
+# ftp_data_connect [TAG]: open the data connection and expect the listing.
+ftp_data_connect() {
+	local tag=${1:-s1} pid
+	eval "pid=\$FTP_PID_$tag"
+	touch "$T/ftp-$tag.go"
+	wait_until $(( ${FTP_DATA_TIMEOUT:-4} + 8 )) bash -c "! kill -0 $pid"
+	wait "$pid" 2>/dev/null
+	local rc=$?
+	vlog "ftp client rc=$rc: $(cat "$T/ftp-$tag.err")"
+	[ $rc -eq 0 ] && grep -q "$FTP_MARK" "$T/ftp-$tag.out"
+}
+
+# --------------------------------------------------------------- failover
+# Move the floating addresses to fw2 and tell the hosts, as keepalived's
+# gratuitous ARP would (a static replace is deterministic; stale entries
+# would let traffic keep flowing through fw1).
+move_vips_to_fw2() {
+	local mac_a mac_b
+	ip -n "$NS_FW1" addr del $VIP_A/24 dev lan-a 2>/dev/null
+	ip -n "$NS_FW1" addr del $VIP_B/24 dev lan-b 2>/dev/null
+	ip -n "$NS_FW2" addr add $VIP_A/24 dev lan-a
+	ip -n "$NS_FW2" addr add $VIP_B/24 dev lan-b
+	mac_a=$(nsx fw2 cat /sys/class/net/lan-a/address)
+	mac_b=$(nsx fw2 cat /sys/class/net/lan-b/address)
+	ip -n "$NS_CLIENT" neigh replace $VIP_A lladdr "$mac_a" dev br0 nud reachable
+	ip -n "$NS_SERVER" neigh replace $VIP_B lladdr "$mac_b" dev br0 nud reachable
+}
+
+# failover_to_fw2 [explicit|script]
+#   explicit: conntrackd -c ; conntrackd -c expect  on fw2
+#   script:   keepalived's notify script "primary" on fw2
+failover_to_fw2() {
+	local how=${1:-explicit}
+	move_vips_to_fw2
+	case $how in
+	explicit)
+		ctd fw2 -c >>"$T/fw2.client" 2>&1 || return 1
+		ctd fw2 -c expect >>"$T/fw2.client" 2>&1 || return 1
+		;;
+	script)
+		primary_backup_script fw2 primary >>"$T/fw2.client" 2>&1 || return 1
+		;;
+	esac
+}
+
+# Our copy of keepalived's notify script if the tree has one, else Debian's,
+# with its three variables pointed at FW's binary, lock and config.
+primary_backup_script() {
+	local fw=$1 state=$2 src
+	src=$TOP_DIR/doc/sync/primary-backup.sh
+	[ -f "$src" ] || src=/usr/share/doc/conntrackd/examples/sync/primary-backup.sh
+	sed -e "s|^CONNTRACKD_BIN=.*|CONNTRACKD_BIN=$(ctd_bin_for "$fw")|" \
+	    -e "s|^CONNTRACKD_LOCK=.*|CONNTRACKD_LOCK=$T/$fw.lock|" \
+	    -e "s|^CONNTRACKD_CONFIG=.*|CONNTRACKD_CONFIG=$T/$fw.conf|" \
+	    -e "s|logger |logger -s -t primary-backup |" \
+	    "$src" > "$T/primary-backup-$fw.sh"
+	nsx "$fw" sh "$T/primary-backup-$fw.sh" "$state"
+}
