@@ -10,6 +10,7 @@
 #define CTD_KERNEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "obj.h"
 
@@ -21,6 +22,16 @@ enum kop {
 	KOP_CT_DELETE,              /* ENOENT ignored */
 	KOP_EXP_CREATE,             /* on EEXIST delete + create */
 	KOP_EXP_DELETE,
+};
+
+/* Which message of a request an answer belongs to (retry rules). */
+enum kstage {
+	KST_CREATE,                 /* first create attempt */
+	KST_UPDATE,                 /* update of an existing entry */
+	KST_DELETE,                 /* delete asked by the caller */
+	KST_PRE_DELETE,             /* delete before re-creating (errors ignored) */
+	KST_RECREATE,               /* create after the delete ("even when deleting it first") */
+	KST_UPD_CREATE,             /* create after update ENOENT ("even if creating it instead") */
 };
 
 /* Called once per failed request (after the retry rules of the op). */
@@ -43,6 +54,10 @@ int  kbatch_exp(struct kbatch *b, enum kop op, const struct exp *e, uint32_t tim
 /* Send what is queued and wait for every answer. Returns the number of
  * failed requests (each already reported), or -1 on socket error. */
 int  kbatch_flush(struct kbatch *b);
+/* During the error callback: the stage that failed (for the log text). */
+enum kstage kbatch_err_stage(const struct kbatch *b);
+/* Requests queued and not yet sent. */
+size_t kbatch_pending(const struct kbatch *b);
 /* Counters since creation. */
 uint64_t kbatch_ok(const struct kbatch *b);
 uint64_t kbatch_failed(const struct kbatch *b);
