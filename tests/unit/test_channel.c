@@ -1,13 +1,749 @@
+/*
+ * Sync channels between two network namespaces joined by veth pairs:
+ * A is the test's own namespace (unshare), B a named one (ip netns). Both
+ * channel sets share one event loop; the test switches namespace with
+ * setns() only while opening B's sockets, which stay in B afterwards.
+ * Needs root; every wait is a poll with a deadline.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-static void placeholder(void **state) { (void)state; }
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "conf.h"
+#include "ctd.h"
+#include "ev.h"
+#include "log.h"
+
+#define MAXREC 4096
+
+/* One daemon: its context first, so the receive callback can find the rest. */
+struct side {
+	struct ctd d;
+	struct ctd_conf *conf;
+	struct chanset *cs;
+	unsigned nmsgs;
+	uint32_t seq[MAXREC];
+	uint16_t mlen[MAXREC];
+	unsigned midx[MAXREC];
+	unsigned ndgrams;
+	size_t dlen[MAXREC];
+	unsigned ncalls;
+};
+
+static struct ev_loop *loop;
+static int ns_a = -1, ns_b = -1;
+static char nsname[64];
+static char logpath[128];
+
+static int sh(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	return rc;
+}
+
+static void put_msg(uint8_t *b, uint32_t seq, uint16_t len)
+{
+	memset(b, 0, len);
+	b[0] = 0x10;
+	b[2] = (uint8_t)(len >> 8);
+	b[3] = (uint8_t)len;
+	b[4] = (uint8_t)(seq >> 24);
+	b[5] = (uint8_t)(seq >> 16);
+	b[6] = (uint8_t)(seq >> 8);
+	b[7] = (uint8_t)seq;
+	if (len > 8)
+		b[len - 1] = (uint8_t)seq;     /* a tail byte to prove nothing was cut */
+}
+
+/* Split whole messages off the chunk; an incomplete tail stays (TCP). */
+static size_t record(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
+		     const void *from, size_t fromlen)
+{
+	struct side *s = (struct side *)d;
+	size_t off = 0;
+
+	(void)from;
+	(void)fromlen;
+	s->ncalls++;
+	if (s->d.conf->channels[idx].kind != CHAN_TCP && s->ndgrams < MAXREC)
+		s->dlen[s->ndgrams++] = len;
+	while (len - off >= 8) {
+		uint16_t ml = (uint16_t)(data[off + 2] << 8 | data[off + 3]);
+		uint32_t seq = (uint32_t)data[off + 4] << 24 | (uint32_t)data[off + 5] << 16 |
+			       (uint32_t)data[off + 6] << 8 | data[off + 7];
+
+		if (ml < 8)
+			return len;
+		if (ml > len - off)
+			break;
+		if (s->nmsgs < MAXREC && (ml == 8 || data[off + ml - 1] == (uint8_t)seq)) {
+			s->seq[s->nmsgs] = seq;
+			s->mlen[s->nmsgs] = ml;
+			s->midx[s->nmsgs] = idx;
+			s->nmsgs++;
+		}
+		off += ml;
+	}
+	return off;
+}
+
+static void reset_rec(struct side *s)
+{
+	s->nmsgs = s->ndgrams = s->ncalls = 0;
+}
+
+/* Run the loop until cond(arg) or the deadline; returns cond's last value. */
+static bool pump(bool (*cond)(void *), void *arg, int ms)
+{
+	uint64_t end = ev_now_ms() + (uint64_t)ms;
+
+	while (!cond(arg)) {
+		uint64_t now = ev_now_ms();
+
+		if (now >= end)
+			return false;
+		ev_run_once(loop, (int)(end - now < 50 ? end - now : 50));
+	}
+	return true;
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+struct want { struct side *s; unsigned n; };
+
+static bool got_n(void *arg)
+{
+	struct want *w = arg;
+
+	return w->s->nmsgs >= w->n;
+}
+
+static bool wait_msgs(struct side *s, unsigned n, int ms)
+{
+	struct want w = { s, n };
+
+	return pump(got_n, &w, ms);
+}
+
+static unsigned if_flags(const char *ifname)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	unsigned f = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0)
+		f = (unsigned short)ifr.ifr_flags;
+	if (fd >= 0)
+		close(fd);
+	return f;
+}
+
+static bool links_running(void *arg)
+{
+	(void)arg;
+	return (if_flags("ca0") & IFF_RUNNING) && (if_flags("ca1") & IFF_RUNNING);
+}
+
+/* ---- configuration by hand: the channel layer must not depend on the parser ---- */
+
+static void v4(union addr *a, const char *s)
+{
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(inet_pton(AF_INET, s, &a->v4), 1);
+}
+
+static struct conf_channel *add_chan(struct ctd_conf *c, enum chan_kind k,
+				     const char *ifname, uint16_t port)
+{
+	struct conf_channel *ch = &c->channels[c->nchannels++];
+
+	ch->kind = k;
+	ch->family = AF_INET;
+	snprintf(ch->ifname, sizeof(ch->ifname), "%s", ifname);
+	ch->port = port;
+	ch->checksum = true;
+	ch->line = 40 + (int)c->nchannels;
+	return ch;
+}
+
+static struct ctd_conf *new_conf(void)
+{
+	struct ctd_conf *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	snprintf(c->file, sizeof(c->file), "test.conf");
+	c->event_iteration_limit = 100;
+	c->error_queue_length = 128;
+	c->has_sync = true;
+	return c;
+}
+
+/* Multicast: both sides on group 225.0.0.50, link n (ca<n>/cb<n>). */
+static void mcast_conf(struct ctd_conf *c, bool a_side, unsigned n, uint16_t port)
+{
+	char ifn[8], ip[16];
+	struct conf_channel *ch;
+
+	snprintf(ifn, sizeof(ifn), "c%c%u", a_side ? 'a' : 'b', n);
+	snprintf(ip, sizeof(ip), "10.77.%u.%u", n, a_side ? 1 : 2);
+	ch = add_chan(c, CHAN_MCAST, ifn, port);
+	v4(&ch->addr, "225.0.0.50");
+	ch->have_addr = true;
+	v4(&ch->ifaddr, ip);
+	ch->have_ifaddr = true;
+}
+
+static void peer_conf(struct ctd_conf *c, enum chan_kind k, bool a_side, unsigned n,
+		      uint16_t port)
+{
+	char ifn[8], me[16], peer[16];
+	struct conf_channel *ch;
+
+	snprintf(ifn, sizeof(ifn), "c%c%u", a_side ? 'a' : 'b', n);
+	snprintf(me, sizeof(me), "10.77.%u.%u", n, a_side ? 1 : 2);
+	snprintf(peer, sizeof(peer), "10.77.%u.%u", n, a_side ? 2 : 1);
+	ch = add_chan(c, k, ifn, port);
+	v4(&ch->addr, me);
+	ch->have_addr = true;
+	v4(&ch->dest, peer);
+	ch->have_dest = true;
+}
+
+static void side_init(struct side *s, struct ctd_conf *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->conf = c;
+	s->d.conf = c;
+	s->d.loop = loop;
+}
+
+static struct chanset *open_in(int ns, struct side *s)
+{
+	struct chanset *cs;
+
+	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
+	cs = chanset_open(&s->d, record);
+	assert_int_equal(setns(ns_a, CLONE_NEWNET), 0);
+	s->cs = cs;
+	s->d.chans = cs;
+	return cs;
+}
+
+static void side_close(struct side *s)
+{
+	chanset_close(s->cs);
+	s->cs = NULL;
+	free(s->conf);
+	s->conf = NULL;
+}
+
+/* Send `count` messages of `len` bytes starting at seq, then flush. */
+static void send_msgs(struct side *s, uint32_t seq, unsigned count, uint16_t len, bool flush)
+{
+	uint8_t buf[8192];
+	unsigned i;
+
+	for (i = 0; i < count; i++) {
+		put_msg(buf, seq + i, len);
+		assert_int_equal(chanset_send(s->cs, buf, len), 0);
+	}
+	if (flush)
+		chanset_flush(s->cs);
+}
+
+static void check_seqs(const struct side *s, uint32_t seq, unsigned count, uint16_t len)
+{
+	unsigned i;
+
+	assert_int_equal(s->nmsgs, count);
+	for (i = 0; i < count; i++) {
+		assert_int_equal(s->seq[i], seq + i);
+		assert_int_equal(s->mlen[i], len);
+	}
+}
+
+static char *read_log(void)
+{
+	static char buf[16384];
+	FILE *f = fopen(logpath, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ---- tests ---- */
+
+static void test_mcast_both_ways(void **state)
+{
+	struct side a, b;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	mcast_conf(a.conf, true, 0, 3780);
+	mcast_conf(b.conf, false, 0, 3780);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+
+	send_msgs(&a, 1000, 3, 100, true);
+	assert_true(wait_msgs(&b, 3, 3000));
+	check_seqs(&b, 1000, 3, 100);
+	assert_int_equal(b.ndgrams, 1);         /* batched into one datagram */
+	assert_int_equal(b.dlen[0], 300);
+
+	send_msgs(&b, 2000, 2, 64, true);
+	assert_true(wait_msgs(&a, 2, 3000));
+	check_seqs(&a, 2000, 2, 64);
+
+	/* Loopback is off: neither side hears itself. */
+	pump(never, NULL, 200);
+	assert_int_equal(a.nmsgs, 2);
+	assert_int_equal(b.nmsgs, 3);
+	assert_int_equal(chanset_stats(a.cs, 0)->msgs_sent, 1);
+	assert_int_equal(chanset_stats(a.cs, 0)->bytes_sent, 300);
+	assert_int_equal(chanset_stats(a.cs, 0)->msgs_recv, 1);
+	assert_int_equal(chanset_stats(a.cs, 0)->bytes_recv, 128);
+	side_close(&a);
+	side_close(&b);
+}
+
+static void test_batching_mtu(void **state)
+{
+	struct side a, b;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3781);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3781);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+
+	/* veth MTU 1500: datagrams stay strictly below 1472 bytes. */
+	assert_int_equal(chanset_mtu_payload(a.cs), 1471);
+
+	/* Nothing leaves before the buffer fills or is flushed. */
+	send_msgs(&a, 1, 10, 100, false);
+	pump(never, NULL, 150);
+	assert_int_equal(b.ndgrams, 0);
+	assert_int_equal(chanset_stats(a.cs, 0)->msgs_sent, 0);
+
+	/* 20 x 100 bytes: 14 fit below 1472, the 15th starts a new datagram. */
+	send_msgs(&a, 11, 10, 100, false);
+	assert_true(wait_msgs(&b, 14, 3000));
+	assert_int_equal(b.ndgrams, 1);
+	assert_int_equal(b.dlen[0], 1400);
+	chanset_flush(a.cs);
+	assert_true(wait_msgs(&b, 20, 3000));
+	check_seqs(&b, 1, 20, 100);
+	assert_int_equal(b.ndgrams, 2);
+	assert_int_equal(b.dlen[1], 600);
+
+	/* Exactly filling: 1400 + 68 = 1468 < 1472 stays in one datagram. */
+	reset_rec(&b);
+	send_msgs(&a, 100, 14, 100, false);
+	send_msgs(&a, 114, 1, 68, true);
+	assert_true(wait_msgs(&b, 15, 3000));
+	assert_int_equal(b.ndgrams, 1);
+	assert_int_equal(b.dlen[0], 1468);
+
+	/* An oversized message is sent whole, alone. */
+	reset_rec(&b);
+	send_msgs(&a, 200, 1, 100, false);
+	send_msgs(&a, 201, 1, 2000, true);
+	assert_true(wait_msgs(&b, 2, 3000));
+	assert_int_equal(b.ndgrams, 2);
+	assert_int_equal(b.dlen[0], 100);
+	assert_int_equal(b.dlen[1], 2000);
+	assert_int_equal(b.mlen[1], 2000);
+	side_close(&a);
+	side_close(&b);
+}
+
+static void test_udp_both_ways_and_stats_text(void **state)
+{
+	struct side a, b;
+	char txt[1024], want[1024];
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3782);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3782);
+	a.conf->channels[0].checksum = false;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+
+	send_msgs(&a, 7, 4, 16, true);
+	assert_true(wait_msgs(&b, 4, 3000));
+	check_seqs(&b, 7, 4, 16);
+	send_msgs(&b, 9, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	check_seqs(&a, 9, 1, 8);
+
+	chanset_print_current(a.cs, txt, sizeof(txt));
+	snprintf(want, sizeof(want),
+		 "UDP traffic (active device=ca0):\n"
+		 "%20u Bytes sent %20u Bytes recv\n"
+		 "%20u Pckts sent %20u Pckts recv\n"
+		 "%20u Error send %20u Error recv\n\n", 64, 8, 1, 1, 0, 0);
+	assert_string_equal(txt, want);
+	assert_string_equal(txt,
+		"UDP traffic (active device=ca0):\n"
+		"                  64 Bytes sent                    8 Bytes recv\n"
+		"                   1 Pckts sent                    1 Pckts recv\n"
+		"                   0 Error send                    0 Error recv\n\n");
+	/* Truncated output reports the length it needed, like snprintf. */
+	assert_int_equal(chanset_print_current(a.cs, txt, 10), (int)strlen(want));
+	assert_int_equal(strlen(txt), 9);
+	side_close(&a);
+	side_close(&b);
+}
+
+struct tcp_pair { struct side *a, *b; };
+
+static bool tcp_all_connected(void *arg)
+{
+	struct tcp_pair *p = arg;
+	char ta[512], tb[512];
+
+	chanset_print_current(p->a->cs, ta, sizeof(ta));
+	chanset_print_current(p->b->cs, tb, sizeof(tb));
+	return strstr(ta, "server=connected client=connected:") &&
+	       strstr(tb, "server=connected client=connected:");
+}
+
+static bool a_client_down(void *arg)
+{
+	struct tcp_pair *p = arg;
+	char ta[512];
+
+	chanset_print_current(p->a->cs, ta, sizeof(ta));
+	return strstr(ta, "client=disconnected:") != NULL;
+}
+
+static void test_tcp_reassembly_reconnect(void **state)
+{
+	struct side a, b;
+	struct tcp_pair p = { &a, &b };
+	uint64_t cur, max, nospace;
+	char txt[512];
+	unsigned i;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_TCP, true, 0, 3783);
+	peer_conf(b.conf, CHAN_TCP, false, 0, 3783);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	chanset_print_current(a.cs, txt, sizeof(txt));
+	assert_non_null(strstr(txt, "TCP traffic (active device=ca0) server="));
+	assert_true(pump(tcp_all_connected, &p, 5000));
+
+	/* A burst far larger than one segment: recv() sees messages cut anywhere. */
+	for (i = 0; i < 600; i++)
+		send_msgs(&a, 5000 + i, 1, (uint16_t)(8 + 4 * (i % 97)), false);
+	send_msgs(&a, 6000, 1, 3000, false);    /* larger than the MTU */
+	chanset_flush(a.cs);
+	assert_true(wait_msgs(&b, 601, 5000));
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(b.seq[i], 5000 + i);
+		assert_int_equal(b.mlen[i], 8 + 4 * (i % 97));
+	}
+	assert_int_equal(b.seq[600], 6000);
+	assert_int_equal(b.mlen[600], 3000);
+
+	send_msgs(&b, 70, 3, 40, true);
+	assert_true(wait_msgs(&a, 3, 3000));
+	check_seqs(&a, 70, 3, 40);
+
+	/* The peer restarts: A notices, queues what it sends meanwhile, reconnects. */
+	chanset_close(b.cs);
+	b.cs = NULL;
+	assert_true(pump(a_client_down, &p, 3000));
+	send_msgs(&a, 300, 2, 24, true);
+	send_msgs(&a, 302, 1, 24, true);
+	chanset_errq_stats(a.cs, &cur, &max, &nospace);
+	assert_int_equal(cur, 2);
+	assert_int_equal(max, 128);
+	assert_int_equal(nospace, 0);
+
+	reset_rec(&b);
+	assert_non_null(open_in(ns_b, &b));
+	assert_true(pump(tcp_all_connected, &p, 5000));
+	assert_true(wait_msgs(&b, 3, 3000));
+	check_seqs(&b, 300, 3, 24);
+	chanset_errq_stats(a.cs, &cur, &max, &nospace);
+	assert_int_equal(cur, 0);
+	side_close(&a);
+	side_close(&b);
+}
+
+static void test_tcp_errq_bounded(void **state)
+{
+	struct side a;
+	uint64_t cur, max, nospace;
+	unsigned i;
+
+	(void)state;
+	side_init(&a, new_conf());
+	a.conf->error_queue_length = 4;
+	peer_conf(a.conf, CHAN_TCP, true, 0, 3784);     /* nobody listens on B */
+	assert_non_null(open_in(ns_a, &a));
+	for (i = 0; i < 10; i++)
+		send_msgs(&a, i, 1, 16, true);
+	chanset_errq_stats(a.cs, &cur, &max, &nospace);
+	assert_int_equal(cur, 4);
+	assert_int_equal(max, 4);
+	assert_int_equal(nospace, 6);
+	side_close(&a);
+}
+
+struct cur_want { struct chanset *cs; unsigned idx; };
+
+static bool current_is(void *arg)
+{
+	struct cur_want *w = arg;
+
+	return chanset_current(w->cs) == w->idx;
+}
+
+static void test_failover(void **state)
+{
+	struct side a, b;
+	struct cur_want w;
+	char txt[2048];
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3785);
+	peer_conf(a.conf, CHAN_UDP, true, 1, 3786);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3785);
+	peer_conf(b.conf, CHAN_UDP, false, 1, 3786);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_int_equal(chanset_count(a.cs), 2);
+	assert_int_equal(chanset_current(a.cs), 0);
+
+	send_msgs(&a, 1, 1, 8, true);
+	assert_true(wait_msgs(&b, 1, 3000));
+	assert_int_equal(b.midx[0], 0);
+
+	assert_int_equal(sh("ip link set ca0 down"), 0);
+	w.cs = a.cs;
+	w.idx = 1;
+	assert_true(pump(current_is, &w, 3000));
+	assert_non_null(strstr(read_log(), "device `ca1' becomes dedicated link"));
+
+	chanset_print_links(a.cs, txt, sizeof(txt));
+	assert_string_equal(txt,
+		"UDP traffic device=ca0 status=DOWN role=BACKUP:\n"
+		"                   8 Bytes sent                    0 Bytes recv\n"
+		"                   1 Pckts sent                    0 Pckts recv\n"
+		"                   0 Error send                    0 Error recv\n\n"
+		"UDP traffic device=ca1 status=RUNNING role=ACTIVE:\n"
+		"                   0 Bytes sent                    0 Bytes recv\n"
+		"                   0 Pckts sent                    0 Pckts recv\n"
+		"                   0 Error send                    0 Error recv\n\n");
+	/* B's end lost its carrier, so B moved to link 1 on its own. */
+	w.cs = b.cs;
+	assert_true(pump(current_is, &w, 3000));
+	chanset_print_links(b.cs, txt, sizeof(txt));
+	assert_non_null(strstr(txt, "UDP traffic device=cb0 status=NO-CARRIER role=BACKUP:\n"));
+	assert_non_null(strstr(txt, "UDP traffic device=cb1 status=RUNNING role=ACTIVE:\n"));
+
+	/* Sending goes on over the other link. */
+	send_msgs(&a, 2, 2, 8, true);
+	assert_true(wait_msgs(&b, 3, 3000));
+	assert_int_equal(b.midx[1], 1);
+	assert_int_equal(b.midx[2], 1);
+
+	send_msgs(&b, 50, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	assert_int_equal(a.midx[0], 1);
+
+	/* Nothing left to fail over to. */
+	assert_int_equal(sh("ip link set ca1 down"), 0);
+	pump(never, NULL, 300);
+	assert_non_null(strstr(read_log(), "no dedicated links available!"));
+	assert_int_equal(chanset_current(a.cs), 1);
+
+	assert_int_equal(sh("ip link set ca0 up && ip link set ca1 up"), 0);
+	assert_true(pump(links_running, NULL, 5000));
+	side_close(&a);
+	side_close(&b);
+}
+
+static void test_open_errors(void **state)
+{
+	struct side a;
+	const char *log;
+
+	(void)state;
+	side_init(&a, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3787);
+	snprintf(a.conf->channels[0].ifname, IF_NAMESIZE, "nosuch0");
+	assert_null(open_in(ns_a, &a));
+	log = read_log();
+	assert_non_null(strstr(log, "can't open channel socket: interface 'nosuch0' not found "
+				"(UDP block at test.conf:41)"));
+	free(a.conf);
+
+	/* An address this host does not have: the real reason, never "Success". */
+	side_init(&a, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3787);
+	v4(&a.conf->channels[0].addr, "10.77.9.9");
+	assert_null(open_in(ns_a, &a));
+	log = read_log();
+	assert_non_null(strstr(log, "can't open channel socket: receive socket: "
+				"Cannot assign requested address (UDP block at test.conf:41)"));
+	assert_null(strstr(log, "Success"));
+	free(a.conf);
+
+	/* A second channel failing closes the first one again. */
+	side_init(&a, new_conf());
+	mcast_conf(a.conf, true, 0, 3788);
+	mcast_conf(a.conf, true, 1, 3788);
+	snprintf(a.conf->channels[1].ifname, IF_NAMESIZE, "nosuch1");
+	assert_null(open_in(ns_a, &a));
+	assert_non_null(strstr(read_log(), "interface 'nosuch1' not found (Multicast block at test.conf:42)"));
+	free(a.conf);
+	side_init(&a, new_conf());
+	mcast_conf(a.conf, true, 0, 3788);
+	assert_non_null(open_in(ns_a, &a));
+	side_close(&a);
+}
+
+static void test_peer_str(void **state)
+{
+	struct sockaddr_in s4;
+	struct sockaddr_in6 s6;
+	char buf[64];
+
+	(void)state;
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_port = htons(3780);
+	inet_pton(AF_INET, "10.0.0.1", &s4.sin_addr);
+	assert_string_equal(chanset_peer_str(&s4, sizeof(s4), buf, sizeof(buf)), "10.0.0.1:3780");
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	s6.sin6_port = htons(3781);
+	inet_pton(AF_INET6, "fe80::1", &s6.sin6_addr);
+	assert_string_equal(chanset_peer_str(&s6, sizeof(s6), buf, sizeof(buf)), "[fe80::1]:3781");
+	/* A short sockaddr is not read past its end. */
+	assert_string_equal(chanset_peer_str(&s6, 8, buf, sizeof(buf)), "unknown peer");
+}
+
+/* ---- namespaces ---- */
+
+static void drop_ns(void)
+{
+	if (nsname[0])
+		sh("ip netns del %s", nsname);  /* also removes the veth pairs */
+	nsname[0] = '\0';
+}
+
+static int setup(void **state)
+{
+	char path[128];
+
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_channel needs root (network namespaces)\n");
+		return -1;
+	}
+	if (unshare(CLONE_NEWNET) < 0)
+		return -1;
+	ns_a = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(nsname, sizeof(nsname), "ctdchan-%d", (int)getpid());
+	snprintf(logpath, sizeof(logpath), "/tmp/ctdchan-%d.log", (int)getpid());
+	if (sh("ip link set lo up") || sh("ip netns add %s", nsname))
+		return -1;
+	atexit(drop_ns);        /* even if setup fails halfway */
+	snprintf(path, sizeof(path), "/run/netns/%s", nsname);
+	ns_b = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns_b < 0)
+		return -1;
+	for (unsigned n = 0; n < 2; n++) {
+		if (sh("ip link add ca%u type veth peer name cb%u netns %s", n, n, nsname) ||
+		    sh("ip addr add 10.77.%u.1/24 dev ca%u && ip link set ca%u up", n, n, n) ||
+		    sh("ip -n %s addr add 10.77.%u.2/24 dev cb%u && ip -n %s link set cb%u up "
+		       "&& ip -n %s link set lo up", nsname, n, n, nsname, n, nsname))
+			return -1;
+	}
+	loop = ev_new();
+	if (!loop || log_open(logpath, -1, false) < 0)
+		return -1;
+	if (!pump(links_running, NULL, 5000))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	log_close();
+	unlink(logpath);
+	if (ns_b >= 0)
+		close(ns_b);
+	drop_ns();
+	ev_free(loop);
+	return 0;
+}
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(placeholder) };
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_peer_str),
+		cmocka_unit_test(test_mcast_both_ways),
+		cmocka_unit_test(test_batching_mtu),
+		cmocka_unit_test(test_udp_both_ways_and_stats_text),
+		cmocka_unit_test(test_tcp_reassembly_reconnect),
+		cmocka_unit_test(test_tcp_errq_bounded),
+		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_open_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
