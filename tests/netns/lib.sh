@@ -309,22 +309,23 @@ ctd_has() {
 
 ctd_alive() { ctd "$1" -s runtime >/dev/null 2>&1; }
 
-# ctd_start FW [BINARY] : start as -d, wait until the control socket answers
+# ctd_start FW [BINARY] : start as -d, wait until the control socket
+# answers; on failure CTD_ERR says why.
 ctd_start() {
 	local fw=$1 bin=${2:-$(ctd_bin_for "$1")} rc
+	CTD_ERR=""
 	if [ ! -x "$bin" ]; then
-		echo "ctd_start $fw: binary $bin missing (run scripts/build.sh)" >&2
+		CTD_ERR="$fw: binary $bin missing (run scripts/build.sh)"
 		return 1
 	fi
 	nsx "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
 	rc=$?
 	if [ $rc -ne 0 ]; then
-		echo "ctd_start $fw: $bin -d exited $rc; log tail:" >&2
-		tail -n5 "$T/$fw.log" "$T/$fw.out" >&2 2>/dev/null
+		CTD_ERR="$fw: $bin -d exited $rc: $(tail -n3 "$T/$fw.out" "$T/$fw.log" 2>/dev/null | grep -v '^==>' | tr '\n' ' ')"
 		return 1
 	fi
 	if ! wait_until 10 nsx "$fw" "$bin" -C "$T/$fw.conf" -s runtime; then
-		echo "ctd_start $fw: control socket $T/$fw.ctl does not answer" >&2
+		CTD_ERR="$fw: control socket $T/$fw.ctl does not answer -s runtime"
 		return 1
 	fi
 }

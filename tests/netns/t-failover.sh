@@ -37,7 +37,7 @@ run_case() {
 	ctd_conf fw1 "$mode" "$chan" "$exp"
 	ctd_conf fw2 "$mode" "$chan" "$exp"
 	if ! ctd_start fw1 || ! ctd_start fw2; then
-		fail "$name: daemons start" "$(tail -n3 "$T"/fw*.log 2>/dev/null | tr '\n' ' ')"
+		fail "$name: daemons start" "$CTD_ERR"
 		topo_down; return
 	fi
 	if ! ftp_session_open s1; then

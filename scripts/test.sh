@@ -1,0 +1,140 @@
+#!/bin/bash
+# The project's test command:
+#   deps -> build (build/, build-asan/) -> unit tests (make check) in both
+#   builds -> real-kernel scenarios tests/netns/t-*.sh -> fuzz smoke.
+# Every check prints "PASS: x", "FAIL: x (why)" or "SKIP: x (why)"; the last
+# line is "N passed, N failed, N skipped"; exit status 1 if anything failed.
+#
+# Environment: SKIP_DEPS=1, SKIP_ASAN=1, SKIP_NETNS=1, SKIP_FUZZ=1 to leave a
+# stage out (it is then reported as SKIP); NETNS_ONLY="t-failover ..." to run
+# only those scenarios.  Scenario variables (CTD_FW1, CTD_FW2, ...) pass through.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+exec </dev/null
+
+n_pass=0 n_fail=0 n_skip=0
+pass() { n_pass=$((n_pass + 1)); echo "PASS: $1"; }
+fail() { n_fail=$((n_fail + 1)); echo "FAIL: $1${2:+ ($2)}"; }
+skip() { n_skip=$((n_skip + 1)); echo "SKIP: $1${2:+ ($2)}"; }
+stage() { echo "== $* ($(date -u +%T))"; }
+
+# count PASS/FAIL/SKIP lines of a child's output (already printed)
+tally() {
+	local p f s
+	p=$(grep -c '^PASS: ' "$1"); f=$(grep -c '^FAIL: ' "$1"); s=$(grep -c '^SKIP: ' "$1")
+	n_pass=$((n_pass + p)); n_fail=$((n_fail + f)); n_skip=$((n_skip + s))
+	[ $((p + f + s)) -gt 0 ]
+}
+
+tmp=$(mktemp -d /tmp/ctd-test.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# ------------------------------------------------------------------ deps
+stage deps
+if [ "${SKIP_DEPS:-0}" = 1 ]; then
+	skip "deps" "SKIP_DEPS=1"
+elif sh scripts/deps.sh >"$tmp/deps.out" 2>&1; then
+	pass "deps (scripts/deps.sh)"
+else
+	fail "deps (scripts/deps.sh)" "$(tail -n3 "$tmp/deps.out" | tr '\n' ' ')"
+fi
+
+# ------------------------------------------------------------------ build
+unit_list() {
+	sed -n '/^UNIT_TESTS *=/,/^[^\t ]*$/p' tests/Makefile.am |
+		tr ' \t\\' '\n\n\n' | grep '^unit/test_'
+}
+
+# unit_tests DIR LABEL: build each unit test alone (one broken test or
+# module must not hide the others), run the ones that built with make check.
+unit_tests() {
+	local dir=$1 label=$2 t built="" line name
+	for t in $(unit_list); do
+		if make -s -C "$dir/tests" "$t" >"$tmp/$label-$(basename "$t").build" 2>&1; then
+			built="$built $t"
+		else
+			fail "$label: $t" "does not build: $(grep -m1 -E 'error|undefined|\*\*\*' "$tmp/$label-$(basename "$t").build" || tail -n1 "$tmp/$label-$(basename "$t").build")"
+		fi
+	done
+	[ -n "$built" ] || return 0
+	make -s -C "$dir/tests" check check_PROGRAMS="$built" TESTS="$built" \
+		>"$tmp/$label.check" 2>&1
+	for t in $built; do
+		line=$(grep -E "^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): $t\$" "$tmp/$label.check" | head -n1)
+		name="$label: $t"
+		case $line in
+		PASS:*|XFAIL:*) pass "$name";;
+		SKIP:*) skip "$name" "test skipped itself";;
+		"") fail "$name" "no result from make check";;
+		*)
+			fail "$name" "$(grep -h -E '^\[  (FAILED|ERROR) +\]|ERROR:|runtime error|AddressSanitizer' "$dir/tests/$t.log" 2>/dev/null | head -n3 | tr '\n' ' ')"
+			;;
+		esac
+	done
+}
+
+stage "build (scripts/build.sh normal)"
+if sh scripts/build.sh normal >"$tmp/build.out" 2>&1; then
+	pass "build: build/"
+else
+	fail "build: build/" "$(grep -m2 -E 'error|failed' "$tmp/build.out" | tr '\n' ' ')"
+fi
+stage "unit tests (build/)"
+if [ -f build/tests/Makefile ]; then unit_tests build unit; else fail "unit tests" "build/ not configured"; fi
+
+if [ "${SKIP_ASAN:-0}" = 1 ]; then
+	skip "build: build-asan/" "SKIP_ASAN=1"
+else
+	stage "build (scripts/build.sh asan)"
+	if sh scripts/build.sh asan >"$tmp/build-asan.out" 2>&1; then
+		pass "build: build-asan/"
+	else
+		fail "build: build-asan/" "$(grep -m2 -E 'error|failed' "$tmp/build-asan.out" | tr '\n' ' ')"
+	fi
+	stage "unit tests (build-asan/)"
+	if [ -f build-asan/tests/Makefile ]; then
+		ASAN_OPTIONS=detect_leaks=1 unit_tests build-asan unit-asan
+	else
+		fail "unit-asan tests" "build-asan/ not configured"
+	fi
+fi
+
+# ------------------------------------------------------------------ netns
+if [ "${SKIP_NETNS:-0}" = 1 ]; then
+	skip "netns scenarios" "SKIP_NETNS=1"
+elif [ "$(id -u)" != 0 ]; then
+	skip "netns scenarios" "need root"
+else
+	for t in tests/netns/t-*.sh; do
+		n=$(basename "$t" .sh)
+		if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "$n" <<<"$NETNS_ONLY"; then continue; fi
+		stage "scenario $n"
+		timeout -k 10 400 bash "$t" 2>"$tmp/$n.err" | tee "$tmp/$n.out"
+		rc=${PIPESTATUS[0]}
+		tally "$tmp/$n.out" || { [ $rc -eq 0 ] && skip "$n" "reported nothing"; }
+		if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/$n.out"; then
+			fail "$n" "exit $rc: $(tail -n2 "$tmp/$n.err" | tr '\n' ' ')"
+		fi
+	done
+fi
+
+# ------------------------------------------------------------------ fuzz
+stage "fuzz smoke"
+if [ "${SKIP_FUZZ:-0}" = 1 ]; then
+	skip "fuzz smoke" "SKIP_FUZZ=1"
+elif ! command -v clang >/dev/null; then
+	skip "fuzz smoke" "clang missing"
+elif [ ! -f tests/fuzz/run-smoke.sh ]; then
+	skip "fuzz smoke" "tests/fuzz/run-smoke.sh not in the tree yet"
+else
+	timeout -k 10 300 bash tests/fuzz/run-smoke.sh 2>"$tmp/fuzz.err" | tee "$tmp/fuzz.out"
+	rc=${PIPESTATUS[0]}
+	tally "$tmp/fuzz.out" || true
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/fuzz.out"; then
+		fail "fuzz smoke" "exit $rc: $(tail -n2 "$tmp/fuzz.err" | tr '\n' ' ')"
+	fi
+fi
+
+echo "$n_pass passed, $n_fail failed, $n_skip skipped"
+[ "$n_fail" -eq 0 ]
