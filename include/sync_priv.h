@@ -26,6 +26,7 @@ struct peer {
 	uint8_t  family;
 	bool     tracking;          /* a sequence number was accepted */
 	bool     ack_pending;       /* FT-FW receiver: ACK owed */
+	bool     in_hello;          /* its last message carried HELLO */
 	uint32_t last;              /* last sequence number accepted */
 	uint32_t window;            /* FT-FW: messages left before an ACK */
 	uint32_t ack_from;
@@ -87,6 +88,7 @@ struct sync {
 	bool          say_hello_back;
 	uint64_t      rs_progress_ms;       /* last time an ACK freed space */
 	uint32_t      rs_stall_ms;          /* retransmit after this long blocked */
+	bool          rs_blocked;           /* tx stopped: resend queue full */
 
 	struct ev_timer alive_timer, kick_timer, alarm_timer, purge_timer;
 	uint32_t      alarm_pos[4];         /* ALARM scan positions */
@@ -139,5 +141,6 @@ void alarm_tick(struct sync *s, uint32_t now);
 
 /* commit.c */
 void commit_free(struct sync *s);
+void commit_err_cb(void *arg, enum kop op, const void *obj, int err);
 
 #endif

@@ -1,1 +1,236 @@
-/* placeholder: filled in by its owner */
+/*
+ * FT-FW (sync-protocol.md §6): sequence tracking, ACK windows, NACK
+ * retransmission, HELLO handshake. Wire-compatible with 1.4.7, with two
+ * fixes that change no byte on the wire:
+ *  - a HELLO from a restarted peer re-sends what it never acknowledged
+ *    instead of forgetting it (cold start loses nothing);
+ *  - the resend queue is never evicted: while it is full the tx queue
+ *    stops draining until ACKs free space (flow control), and a long stall
+ *    (lost ACKs, silent peer) retransmits the resend queue with backoff.
+ */
+#include "conf.h"
+#include "ctd.h"
+#include "log.h"
+#include "sync_priv.h"
+
+#define RS_STALL_MIN_MS 5000
+#define RS_STALL_MAX_MS 60000
+
+static uint32_t ack_window(const struct sync *s)
+{
+	uint32_t w = s->d->conf->ack_window_size;
+
+	return w ? w : 300;
+}
+
+uint8_t ftfw_tx_flags(struct sync *s)
+{
+	uint8_t f = 0;
+
+	if (s->hello != HELLO_DONE) {
+		f |= WF_HELLO;
+		s->hello = HELLO_SAY;
+	}
+	if (s->say_hello_back) {
+		f |= WF_HELLO_BACK;
+		s->say_hello_back = false;
+	}
+	return f;
+}
+
+void ftfw_obj_sent(struct sync *s, struct cache_obj *o, uint32_t seq)
+{
+	o->qn.seq = seq;
+	queue_append(&s->rsq, &o->qn);
+}
+
+void ftfw_ctl_sent(struct sync *s, struct qctl *c, uint32_t seq)
+{
+	if (c->flags & WF_ALIVE) {      /* ALIVEs are never retransmitted */
+		qctl_free(&s->ctl_nodes, c);
+		return;
+	}
+	c->qn.seq = seq;
+	queue_append(&s->rsq, &c->qn);
+}
+
+/* Move every resend-queue entry back to transmission (objects) or drop it
+ * (control messages: a stale ACK/NACK helps nobody). */
+static void rs_requeue_all(struct sync *s)
+{
+	struct qnode *n;
+
+	while ((n = queue_head(&s->rsq)) != NULL) {
+		if (n->qkind == QN_CTL) {
+			queue_unlink(&s->rsq, n);
+			qctl_free(&s->ctl_nodes, qn_ctl(n));
+		} else {
+			sync_enqueue_obj(s, qn_obj(n));
+		}
+	}
+}
+
+void ftfw_rs_flush(struct sync *s)
+{
+	rs_requeue_all(s);
+}
+
+bool ftfw_can_send_obj(struct sync *s)
+{
+	uint64_t now;
+
+	if (s->rsq.len < s->rsq.max) {
+		s->rs_blocked = false;
+		return true;
+	}
+	now = ev_now_ms();
+	if (!s->rs_blocked) {
+		s->rs_blocked = true;
+		s->rs_progress_ms = now;
+		s->rsq.nospace++;
+		return false;
+	}
+	if (now - s->rs_progress_ms < s->rs_stall_ms)
+		return false;
+	/* No ACK for too long: retransmit everything unacknowledged. */
+	log_warn("resend queue full and unacknowledged for %u ms, retransmitting %u entries",
+		 s->rs_stall_ms, s->rsq.len);
+	s->rs_stall_ms = s->rs_stall_ms * 2 > RS_STALL_MAX_MS ? RS_STALL_MAX_MS
+							       : s->rs_stall_ms * 2;
+	s->rs_progress_ms = now;
+	s->rs_blocked = false;
+	rs_requeue_all(s);
+	return true;
+}
+
+/* Entries of the resend queue with seq in [from, to], in order. */
+static void rs_range(struct sync *s, uint32_t from, uint32_t to, bool resend)
+{
+	struct qnode *n, *next;
+	bool freed = false;
+
+	for (n = queue_head(&s->rsq); n != NULL; n = next) {
+		next = queue_next(&s->rsq, n);
+		if (seq_before(n->seq, from))
+			continue;
+		if (seq_after(n->seq, to))
+			break;
+		if (resend) {
+			if (n->qkind == QN_CTL) {
+				queue_unlink(&s->rsq, n);
+				queue_append(&s->txctl, n);
+			} else {
+				sync_enqueue_obj(s, qn_obj(n));
+			}
+		} else {
+			queue_unlink(&s->rsq, n);
+			if (n->qkind == QN_CTL)
+				qctl_free(&s->ctl_nodes, qn_ctl(n));
+			else
+				sync_obj_unqueued(s, qn_obj(n));
+		}
+		freed = true;
+	}
+	if (freed) {
+		s->rs_progress_ms = ev_now_ms();
+		s->rs_stall_ms = RS_STALL_MIN_MS;
+	}
+}
+
+static enum rx_result digest(struct sync *s, const struct wire_hdr *h)
+{
+	if (h->type <= WT_EXP_DEL && (h->flags & ~(WF_HELLO | WF_HELLO_BACK)) == 0)
+		return RX_DATA;
+	if (h->type != WT_CTL)
+		return RX_BAD;
+	if (h->flags & (WF_ACK | WF_NACK)) {
+		if (seq_before(h->to, h->from))
+			return RX_BAD;
+		rs_range(s, h->from, h->to, !(h->flags & WF_ACK));
+		return RX_CTL;
+	}
+	if (h->flags & WF_RESYNC) {
+		log_notice("resync requested by other node");
+		sync_bulk(s);
+		return RX_CTL;
+	}
+	if (h->flags & WF_ALIVE)
+		return RX_CTL;
+	return RX_BAD;
+}
+
+enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *h)
+{
+	uint32_t w = ack_window(s);
+	enum rx_result r;
+
+	if ((h->flags & WF_HELLO_BACK) && s->hello == HELLO_SAY)
+		s->hello = HELLO_DONE;
+	if (h->flags & WF_HELLO) {
+		s->say_hello_back = true;
+		if (p->ack_pending && seq_before(h->seq, p->ack_from)) {
+			p->window = w - 1;
+			p->ack_from = h->seq;
+		}
+		/* The peer (re)started: what it never acknowledged is resent
+		 * (once per HELLO burst, not for every message of it). */
+		if (!p->in_hello)
+			rs_requeue_all(s);
+		p->in_hello = true;
+		goto in_sync;
+	}
+	p->in_hello = false;
+	switch (seqtrack_classify(p, h->seq, &s->seqst)) {
+	case SEQ_BEFORE:
+		return RX_DROP;
+	case SEQ_AFTER: {
+		uint32_t expected = p->last + 1;
+
+		r = digest(s, h);
+		if (r == RX_BAD)
+			return r;
+		if (p->ack_pending)
+			sync_enqueue_ctl(s, WF_ACK, p->ack_from, expected - 1);
+		sync_enqueue_ctl(s, WF_NACK, expected, h->seq - 1);
+		p->window = w - 1;
+		p->ack_from = h->seq;
+		p->ack_pending = true;
+		seqtrack_accept(p, h->seq);
+		return r;
+	}
+	default:
+		break;
+	}
+in_sync:
+	r = digest(s, h);
+	if (r == RX_BAD)
+		return r;
+	if (!p->ack_pending) {
+		p->ack_from = h->seq;
+		p->ack_pending = true;
+	}
+	if (p->window == 0 || --p->window == 0) {
+		sync_enqueue_ctl(s, WF_ACK, p->ack_from, h->seq);
+		p->window = w;
+		p->ack_pending = false;
+	}
+	seqtrack_accept(p, h->seq);
+	return r;
+}
+
+void ftfw_alive(struct sync *s)
+{
+	bool acked = false;
+
+	for (unsigned i = 0; i < s->peers.n; i++) {
+		struct peer *p = &s->peers.peers[i];
+
+		if (p->ack_pending && p->tracking) {
+			sync_enqueue_ctl(s, WF_ACK, p->ack_from, p->last);
+			p->ack_pending = false;
+			acked = true;
+		}
+	}
+	if (!acked)
+		sync_enqueue_ctl(s, WF_ALIVE, 0, 0);
+}
