@@ -16,6 +16,8 @@
 #define CONF_UNIX_PATH_MAX 108   /* sun_path incl. NUL */
 #define CONF_MAX_CHANNELS  4
 #define CONF_DEFAULT_FILE  "/etc/conntrackd/conntrackd.conf"
+#define CONF_HASH_MAX      (1u << 26) /* HashSize/HashLimit ceiling: beyond is a typo */
+#define CONF_FILE_MAX      (16u << 20) /* largest config file read */
 
 enum sync_mode { SYNC_MODE_NONE = 0, SYNC_MODE_FTFW, SYNC_MODE_ALARM, SYNC_MODE_NOTRACK };
 enum chan_kind { CHAN_NONE = 0, CHAN_MCAST, CHAN_UDP, CHAN_TCP };
@@ -126,6 +128,7 @@ struct ctd_conf {
 
 	/* Helper (parsed, refused at start-up) */
 	bool     has_helper;
+	bool     helper_setup;           /* Helper { Setup on } */
 	struct conf_helper *helpers;
 	unsigned nhelpers;
 };
@@ -145,5 +148,10 @@ void conf_free(struct ctd_conf *conf);
 void conf_print(const struct ctd_conf *conf, FILE *out);
 /* True if expectation events from helper `name` are to be synced. */
 bool conf_exp_helper_ok(const struct ctd_conf *conf, const char *name);
+/* True if both describe the same effective configuration (`file` ignored). */
+bool conf_equal(const struct ctd_conf *a, const struct ctd_conf *b);
+/* Names as the configuration writes them; NULL if unknown. */
+const char *conf_facility_name(int facility);
+const char *conf_proto_name(int proto, char *buf, size_t size);
 
 #endif
