@@ -7,7 +7,9 @@
 #
 #   bench/run.sh [--smoke] [-n "10000 50000 200000"] [-e 4000] [-r rate]
 #                [--deadline secs] [--ours PATH] [--theirs PATH] [-o FILE]
-#                [--keep] [--no-sched]
+#                [--keep] [--no-sched] [--build]
+# Ours defaults to build/src/conntrackd (or $CTD_OURS); --build compiles it
+# out of tree in $BUILD_DIR (/tmp/build-bench) first.
 set -u
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,7 @@ OURS=${CTD_OURS:-$REPO/build/src/conntrackd}
 SCHED=${BENCH_SCHED-chrt -r 99}
 OUT=""
 SMOKE=""
+BUILD=""
 KEEP=${KEEP:-}
 HASHSIZE=32768		# 1.4.7 needs it; both get the same
 HASHLIMIT=524288
@@ -44,7 +47,8 @@ while [ $# -gt 0 ]; do
 	-o) OUT=$2; shift ;;
 	--keep) KEEP=1 ;;
 	--no-sched) SCHED="" ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	--build) BUILD=${BUILD_DIR:-/tmp/build-bench} ;;
+	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -64,6 +68,13 @@ gen_conf fw2 192.168.77.2 192.168.77.1
 NOTES=""
 note() { NOTES="$NOTES$*"$'\n'; log "bench: $*"; }
 
+if [ -n "$BUILD" ]; then
+	# Out of tree, as the project requires; never configure in the repo.
+	mkdir -p "$BUILD" && (cd "$BUILD" && { [ -f Makefile ] || "$REPO/configure" -q; } \
+		&& make -j"$(nproc)" >"$WORK/build.log" 2>&1) \
+		&& OURS=$BUILD/src/conntrackd \
+		|| note "ours: build in $BUILD failed: $(grep -m1 -E 'error:|undefined reference' "$WORK/build.log")"
+fi
 IMPLS="theirs"
 if [ -x "$OURS" ]; then
 	IMPLS="theirs ours"
@@ -193,12 +204,26 @@ scen_exp() {
 	fi
 }
 
+# A daemon that died mid-scenario makes its figures meaningless: say so.
+check_alive() {
+	local side pid
+	for side in fw1 fw2; do
+		pid=$(pid_of "$side")
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			note "$IMPL N=$CUR_N: daemon on $side died; its figures are void." \
+				"Last output: $(tail -2 "$WORK/$side.$IMPL.out" | tr '\n' ' ')"
+			eval "PID_$side="
+		fi
+	done
+}
+
 # run_impl IMPL BIN N: all scenarios for one daemon and one size.
 run_impl() {
 	IMPL=$1 BIN=$2 CUR_N=$3
 	log "bench: $IMPL N=$CUR_N"
 	scen_paced "$CUR_N" && scen_burst "$CUR_N"
 	local rc=$?
+	check_alive
 	daemon_stop fw1
 	daemon_stop fw2
 	return $rc
@@ -225,6 +250,7 @@ run_impl_exp() {
 	IMPL=$1 BIN=$2
 	scen_exp "$E"
 	local rc=$?
+	check_alive
 	daemon_stop fw1
 	daemon_stop fw2
 	return $rc
