@@ -200,6 +200,21 @@ topo_up() {
 	wait_until 10 reach server $VIP_B 9 || { echo "topology: server cannot reach $VIP_B" >&2; return 1; }
 }
 
+# single_fw_up: only the fw1 namespace with its sync link (a veth whose
+# peer stays in the same namespace), for daemon tests without traffic.
+single_fw_up() {
+	[ -n "$T" ] || lib_init
+	ip netns add "$NS_FW1" || return 1
+	ip -n "$NS_FW1" link set lo up
+	ip -n "$NS_FW1" link add sync0 type veth peer name sync0p
+	ip -n "$NS_FW1" addr add $FW1_S/24 dev sync0
+	ip -n "$NS_FW1" addr add $FW2_S/24 dev sync0p
+	ip -n "$NS_FW1" link set sync0 up
+	ip -n "$NS_FW1" link set sync0p up
+	ip -n "$NS_FW1" route add 224.0.0.0/4 dev sync0
+	TOPO_IS_UP=1
+}
+
 # reach NS HOST PORT: a TCP connect from NS gets an answer (accept or RST)
 reach() {
 	nsx "$1" python3 -c '
