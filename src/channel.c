@@ -129,6 +129,7 @@ void chan_dgram_readable(int fd, int events, void *arg)
 	unsigned limit = cs->d->conf->event_iteration_limit;
 	unsigned i;
 
+	(void)events;
 	if (limit == 0)
 		limit = 100;
 	for (i = 0; i < limit; i++) {
