@@ -55,9 +55,16 @@ int  nl_dump_ct(struct ctd *d);
 int  nl_dump_exp(struct ctd *d);
 /* Schedule a resync from a kernel dump now (overrun) or after `secs`. */
 void nl_schedule_resync(struct ctd *d, unsigned secs);
+/* Resync right away: resync_begin, dump (conntracks, then expectations with
+ * ExpectationSync), resync_done; counted in "resync with kernel table". */
+void nl_resync_now(struct ctd *d);
 
 /* Filters (user space), as configured in General { Filter }. */
 bool nl_filter_ct(const struct ctd *d, const struct ct *ct);     /* true = accept */
+struct conf_filter;
+bool filter_ct_accept(const struct conf_filter *f, const struct ct *ct); /* NULL = accept */
+/* From Kernelspace: attach the equivalent BPF program to an event socket. */
+int  nl_filter_attach(const struct ctd *d, int fd);
 
 /* Fetch one conntrack from the kernel by its original tuple (expectation
  * master checks with DisableInternalCache). Returns 1 found, 0 not, -1 error. */

@@ -1,1 +1,554 @@
-/* placeholder: filled in by its owner */
+/*
+ * ctnetlink event sockets, dumps, overrun recovery and polling mode.
+ *
+ * Events are read with libmnl and parsed with nfct_nlmsg_parse(): we see
+ * the netlink header, so the port id of the socket that caused an event
+ * tells us whether it came from our own commit/inject/flush sockets.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+
+#include "ctd.h"
+#include "log.h"
+#include "nl.h"
+#include "objconv.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_BROADCAST_ERROR
+#define NETLINK_BROADCAST_ERROR 4
+#endif
+#ifndef NETLINK_NO_ENOBUFS
+#define NETLINK_NO_ENOBUFS 5
+#endif
+
+#define NL_RBUFSZ           (64 * 1024)
+/* Without any buffer clause we start big: an overrun costs a full dump. */
+#define NL_DEFAULT_BUF      (16u * 1024 * 1024)
+#define NL_DEFAULT_BUF_MAX  (64u * 1024 * 1024)
+/* Overrun resync delay: let the burst drain, then resync (bounded by
+ * NetlinkOverrunResync). */
+#define NL_OVERRUN_DELAY_MS 200
+
+struct nlsock {
+	struct nl *nl;
+	struct mnl_socket *s;
+	int fd;
+	bool exp;
+};
+
+struct nl {
+	struct ctd *d;
+	struct nl_sink sink;
+	struct nlsock ct, ex;           /* ex.s == NULL without ExpectationSync */
+	struct nl_stats st;
+	uint32_t bufmax;                /* growth ceiling, bytes */
+	bool warned_max;
+	struct ev_timer resync_t, poll_t;
+	char *rbuf;
+};
+
+static const struct nl_stats zero_stats;
+
+static uint32_t rcvbuf_get(int fd)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l);
+	return (uint32_t)v;
+}
+
+/* The kernel doubles what is asked: ask for half to get `size`. */
+static uint32_t rcvbuf_set(int fd, uint32_t size)
+{
+	int v = (int)(size / 2);
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	return rcvbuf_get(fd);
+}
+
+static enum nl_origin origin(const struct ctd *d, uint32_t pid)
+{
+	if (!pid)
+		return NL_ORIGIN_OTHER;
+	if (pid == d->portid_commit)
+		return NL_ORIGIN_COMMIT;
+	if (pid == d->portid_inject)
+		return NL_ORIGIN_INJECT;
+	if (pid == d->portid_flush)
+		return NL_ORIGIN_FLUSH;
+	return NL_ORIGIN_OTHER;
+}
+
+static void handle_ct(struct nl *nl, const struct nlmsghdr *nlh, enum nl_event ev)
+{
+	struct nf_conntrack *n = nfct_new();
+	struct ct ct;
+
+	if (!n || nfct_nlmsg_parse(nlh, n) < 0 || ct_from_nfct(&ct, n) != 0) {
+		nl->st.catch_failed++;
+		if (n)
+			nfct_destroy(n);
+		return;
+	}
+	nfct_destroy(n);
+	nl->st.events_received++;
+	if (!nl_filter_ct(nl->d, &ct)) {
+		nl->st.events_filtered++;
+	} else if (nl->sink.ct_event) {
+		nl->sink.ct_event(nl->d, ev, origin(nl->d, nlh->nlmsg_pid), &ct);
+	}
+	ct_release(&ct);
+}
+
+static void handle_exp(struct nl *nl, const struct nlmsghdr *nlh, enum nl_event ev)
+{
+	struct nf_expect *n = nfexp_new();
+	struct exp e;
+
+	if (!n || nfexp_nlmsg_parse(nlh, n) < 0 || exp_from_nfexp(&e, n) != 0) {
+		nl->st.catch_failed++;
+		if (n)
+			nfexp_destroy(n);
+		return;
+	}
+	nfexp_destroy(n);
+	nl->st.events_received++;
+	if (nl->sink.exp_event)
+		nl->sink.exp_event(nl->d, ev, origin(nl->d, nlh->nlmsg_pid), &e);
+}
+
+static void handle_msg(struct nl *nl, const struct nlmsghdr *nlh)
+{
+	uint8_t sub = (uint8_t)(nlh->nlmsg_type >> 8), t = nlh->nlmsg_type & 0xff;
+	bool created = nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL);
+
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg)) {
+		nl->st.events_unknown++;
+		return;
+	}
+	if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_NEW)
+		handle_ct(nl, nlh, created ? NL_NEW : NL_UPDATE);
+	else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_DELETE)
+		handle_ct(nl, nlh, NL_DESTROY);
+	else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_NEW)
+		handle_exp(nl, nlh, created ? NL_NEW : NL_UPDATE);
+	else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_DELETE)
+		handle_exp(nl, nlh, NL_DESTROY);
+	else
+		nl->st.events_unknown++;
+}
+
+static void overrun(struct nl *nl, struct nlsock *s)
+{
+	const struct ctd_conf *c = nl->d->conf;
+
+	nl->st.overruns++;
+	if (s == &nl->ct) {
+		if ((uint64_t)nl->st.bufsize * 2 > nl->bufmax) {
+			if (!nl->warned_max)
+				log_warn("netlink event socket buffer size cannot be "
+					 "doubled further since it will exceed "
+					 "NetlinkBufferSizeMaxGrowth. We are likely to "
+					 "be losing events, this may lead to "
+					 "unsynchronized replicas. Please, consider "
+					 "increasing netlink socket buffer size via "
+					 "NetlinkBufferSize and "
+					 "NetlinkBufferSizeMaxGrowth clauses in "
+					 "conntrackd.conf");
+			nl->warned_max = true;
+		} else {
+			nl->st.bufsize = rcvbuf_set(s->fd, nl->st.bufsize * 2);
+			log_notice("netlink event socket buffer size has been "
+				   "doubled to %u bytes", nl->st.bufsize);
+		}
+	} else {
+		rcvbuf_set(s->fd, rcvbuf_get(s->fd) * 2 > nl->bufmax ?
+			   rcvbuf_get(s->fd) : rcvbuf_get(s->fd) * 2);
+	}
+	if (c->nl_overrun_resync && !ev_timer_pending(&nl->resync_t)) {
+		uint64_t ms = (uint64_t)c->nl_overrun_resync * 1000;
+		ev_timer_add(nl->d->loop, &nl->resync_t,
+			     ms < NL_OVERRUN_DELAY_MS ? ms : NL_OVERRUN_DELAY_MS);
+	}
+}
+
+static void readable(int fd, int events, void *arg)
+{
+	struct nlsock *s = arg;
+	struct nl *nl = s->nl;
+	unsigned limit = nl->d->conf->event_iteration_limit;
+
+	(void)events;
+	if (!limit)
+		limit = 100;
+	for (unsigned i = 0; i < limit; i++) {
+		ssize_t len = recv(fd, nl->rbuf, NL_RBUFSZ, MSG_DONTWAIT);
+		const struct nlmsghdr *nlh;
+		int left;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == ENOBUFS) {
+				overrun(nl, s);
+				continue;
+			}
+			nl->st.catch_failed++;
+			return;
+		}
+		left = (int)len;
+		for (nlh = (const struct nlmsghdr *)nl->rbuf; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left))
+			handle_msg(nl, nlh);
+	}
+}
+
+static int sock_open(struct nl *nl, struct nlsock *s, unsigned groups, bool exp)
+{
+	s->nl = nl;
+	s->exp = exp;
+	s->s = mnl_socket_open(NETLINK_NETFILTER);
+	if (!s->s || mnl_socket_bind(s->s, groups, MNL_SOCKET_AUTOPID) < 0) {
+		log_err("can't open netlink handler: %s", strerror(errno));
+		log_err("no ctnetlink kernel support?");
+		return -1;
+	}
+	s->fd = mnl_socket_get_fd(s->s);
+	return 0;
+}
+
+static void sock_close(struct nl *nl, struct nlsock *s)
+{
+	if (!s->s)
+		return;
+	ev_fd_del(nl->d->loop, s->fd);
+	mnl_socket_close(s->s);
+	s->s = NULL;
+}
+
+static void resync(struct nl *nl, bool exp)
+{
+	if (nl->sink.resync_begin)
+		nl->sink.resync_begin(nl->d, exp);
+	if (exp)
+		nl_dump_exp(nl->d);
+	else
+		nl_dump_ct(nl->d);
+	if (nl->sink.resync_done)
+		nl->sink.resync_done(nl->d, exp);
+}
+
+void nl_resync_now(struct ctd *d)
+{
+	struct nl *nl = d->nl;
+
+	if (!nl)
+		return;
+	nl->st.resyncs++;
+	resync(nl, false);
+	if (d->conf->expectation_sync)
+		resync(nl, true);
+}
+
+static void resync_fire(struct ev_timer *t, void *arg)
+{
+	(void)t;
+	nl_resync_now(arg);
+}
+
+static void poll_fire(struct ev_timer *t, void *arg)
+{
+	struct ctd *d = arg;
+
+	nl_resync_now(d);
+	ev_timer_add(d->loop, t, (uint64_t)d->conf->poll_secs * 1000);
+}
+
+static void buffer_setup(struct nl *nl)
+{
+	const struct ctd_conf *c = nl->d->conf;
+
+	if (c->nl_bufsize && c->nl_bufsize <= c->nl_bufsize_max) {
+		nl->st.bufsize = rcvbuf_set(nl->ct.fd, c->nl_bufsize);
+		nl->bufmax = c->nl_bufsize_max;
+	} else if (!c->nl_bufsize && !c->nl_bufsize_max) {
+		/* Nothing configured: big from the start (doc/notes/kernel.md). */
+		nl->st.bufsize = rcvbuf_set(nl->ct.fd, NL_DEFAULT_BUF);
+		nl->bufmax = NL_DEFAULT_BUF_MAX;
+	} else {
+		log_notice("NetlinkBufferSize is either not set or is greater "
+			   "than NetlinkBufferSizeMaxGrowth. Using current "
+			   "system buffer size");
+		nl->st.bufsize = rcvbuf_get(nl->ct.fd);
+		nl->bufmax = c->nl_bufsize_max;
+	}
+	log_notice("netlink event socket buffer size has been set to %u bytes",
+		   nl->st.bufsize);
+	if (nl->ex.s)
+		rcvbuf_set(nl->ex.fd, nl->st.bufsize);
+}
+
+int nl_open(struct ctd *d, const struct nl_sink *sink)
+{
+	const struct ctd_conf *c = d->conf;
+	struct nl *nl = calloc(1, sizeof(*nl));
+	int one = 1;
+
+	if (!nl || !(nl->rbuf = malloc(NL_RBUFSZ))) {
+		free(nl);
+		return -1;
+	}
+	nl->d = d;
+	nl->sink = *sink;
+	d->nl = nl;
+	ev_timer_init(&nl->resync_t, resync_fire, d);
+	ev_timer_init(&nl->poll_t, poll_fire, d);
+
+	if (c->poll_secs) {
+		log_notice("running in polling mode");
+		ev_timer_add(d->loop, &nl->poll_t, (uint64_t)c->poll_secs * 1000);
+		return 0;
+	}
+	if (sock_open(nl, &nl->ct, NF_NETLINK_CONNTRACK_NEW |
+		      NF_NETLINK_CONNTRACK_UPDATE | NF_NETLINK_CONNTRACK_DESTROY,
+		      false) < 0)
+		goto fail;
+	if (c->expectation_sync &&
+	    sock_open(nl, &nl->ex, NF_NETLINK_CONNTRACK_EXP_NEW |
+		      NF_NETLINK_CONNTRACK_EXP_DESTROY, true) < 0)
+		goto fail;
+	if (c->nl_events_reliable) {
+		struct nlsock *v[2] = { &nl->ct, &nl->ex };
+
+		for (int i = 0; i < 2; i++) {
+			if (!v[i]->s)
+				continue;
+			setsockopt(v[i]->fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR,
+				   &one, sizeof(one));
+			setsockopt(v[i]->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS,
+				   &one, sizeof(one));
+		}
+		log_notice("reliable ctnetlink event delivery is ENABLED.");
+	}
+	if (c->filter.present) {
+		if (c->filter.kernelspace) {
+			if (nl_filter_attach(d, nl->ct.fd) < 0)
+				log_err("cannot set event filtering: %s",
+					strerror(errno));
+			log_notice("using kernel-space event filtering");
+		} else {
+			log_notice("using user-space event filtering");
+		}
+	}
+	buffer_setup(nl);
+	if (ev_fd_add(d->loop, nl->ct.fd, EV_READ, readable, &nl->ct) < 0 ||
+	    (nl->ex.s && ev_fd_add(d->loop, nl->ex.fd, EV_READ, readable, &nl->ex) < 0))
+		goto fail;
+	return 0;
+fail:
+	nl_close(d);
+	return -1;
+}
+
+void nl_close(struct ctd *d)
+{
+	struct nl *nl = d->nl;
+
+	if (!nl)
+		return;
+	sock_close(nl, &nl->ct);
+	sock_close(nl, &nl->ex);
+	if (d->loop) {
+		ev_timer_del(d->loop, &nl->resync_t);
+		ev_timer_del(d->loop, &nl->poll_t);
+	}
+	free(nl->rbuf);
+	free(nl);
+	d->nl = NULL;
+}
+
+void nl_schedule_resync(struct ctd *d, unsigned secs)
+{
+	struct nl *nl = d->nl;
+
+	if (!nl)
+		return;
+	ev_timer_del(d->loop, &nl->resync_t);
+	ev_timer_add(d->loop, &nl->resync_t, (uint64_t)secs * 1000);
+}
+
+/* Synchronous request on a fresh socket: dumps and single gets. */
+struct req {
+	struct nl *nl;
+	struct ctd *d;
+	bool exp;
+	struct ct *out;         /* nl_get_ct */
+	int found;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct req *r = data;
+	struct nl_stats *st = r->nl ? &r->nl->st : NULL;
+
+	if (r->exp) {
+		struct nf_expect *n = nfexp_new();
+		struct exp e;
+
+		if (n && nfexp_nlmsg_parse(nlh, n) >= 0 && exp_from_nfexp(&e, n) == 0) {
+			if (r->nl && r->nl->sink.exp_dump)
+				r->nl->sink.exp_dump(r->d, &e);
+		} else if (st) {
+			st->dump_unknown++;
+		}
+		if (n)
+			nfexp_destroy(n);
+	} else {
+		struct nf_conntrack *n = nfct_new();
+		struct ct ct;
+
+		memset(&ct, 0, sizeof(ct));
+		if (n && nfct_nlmsg_parse(nlh, n) >= 0 && ct_from_nfct(&ct, n) == 0) {
+			if (r->out) {
+				*r->out = ct;
+				ct.ext = NULL;  /* handed over */
+				r->found = 1;
+			} else if (nl_filter_ct(r->d, &ct) && r->nl &&
+				   r->nl->sink.ct_dump) {
+				r->nl->sink.ct_dump(r->d, &ct);
+			}
+		} else if (st) {
+			st->dump_unknown++;
+		}
+		ct_release(&ct);
+		if (n)
+			nfct_destroy(n);
+	}
+	return MNL_CB_OK;
+}
+
+static int request(struct req *r, struct nlmsghdr *req)
+{
+	struct mnl_socket *s = mnl_socket_open(NETLINK_NETFILTER);
+	char *buf = malloc(NL_RBUFSZ);
+	uint32_t pid;
+	int ret = -1;
+
+	if (!s || !buf || mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	pid = mnl_socket_get_portid(s);
+	if (mnl_socket_sendto(s, req, req->nlmsg_len) < 0)
+		goto out;
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(s, buf, NL_RBUFSZ);
+		int cr;
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0)
+			goto out;
+		cr = mnl_cb_run(buf, (size_t)len, req->nlmsg_seq, pid, dump_cb, r);
+		if (cr < 0) {
+			/* An interrupted dump (table changed meanwhile) is
+			 * still a dump: keep what was delivered. */
+			if (errno == EINTR)
+				ret = 0;
+			goto out;
+		}
+		if (cr == MNL_CB_STOP)
+			break;
+	}
+	ret = 0;
+out:
+	{
+		int e = errno;
+
+		if (s)
+			mnl_socket_close(s);
+		free(buf);
+		errno = e;
+	}
+	return ret;
+}
+
+static struct nlmsghdr *req_hdr(char *buf, uint16_t type, uint16_t flags, uint8_t family)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfh;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
+	nfh->nfgen_family = family;
+	nfh->version = NFNETLINK_V0;
+	nfh->res_id = 0;
+	return nlh;
+}
+
+static int dump(struct ctd *d, bool exp)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct req r = { .nl = d->nl, .d = d, .exp = exp };
+	struct nlmsghdr *nlh;
+
+	nlh = req_hdr(buf, exp ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET :
+			 (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
+		      NLM_F_DUMP, AF_UNSPEC);
+	if (request(&r, nlh) < 0) {
+		log_err(exp ? "can't get kernel expect table" :
+			"can't get kernel conntrack table");
+		return -1;
+	}
+	return 0;
+}
+
+int nl_dump_ct(struct ctd *d)
+{
+	return dump(d, false);
+}
+
+int nl_dump_exp(struct ctd *d)
+{
+	return dump(d, true);
+}
+
+int nl_get_ct(struct ctd *d, const struct ct *key, struct ct *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct req r = { .nl = NULL, .d = d, .out = out };
+	struct nf_conntrack *n;
+	struct nlmsghdr *nlh;
+	struct ct k = *key;
+
+	k.have &= CT_H_ORIG | CT_H_PORTS | CT_H_ICMP | CT_H_ZONE;
+	k.ext = NULL;
+	if (!(n = ct_to_nfct_mode(&k, CT_NFCT_PRINT, true)))
+		return -1;
+	nlh = req_hdr(buf, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
+		      NLM_F_ACK, key->orig.l3);
+	nfct_nlmsg_build(nlh, n);
+	nfct_destroy(n);
+	if (request(&r, nlh) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return r.found;
+}
+
+const struct nl_stats *nl_stats(const struct ctd *d)
+{
+	return d->nl ? &d->nl->st : &zero_stats;
+}
