@@ -124,6 +124,7 @@ void stats_print(struct ctd *d, int req, FILE *f);
 
 /* ---- stats mode (stats_mode.c) ---- */
 int  stats_mode_init(struct ctd *d);
+int  stats_mode_new(struct ctd *d);     /* the cache only, no netlink (tests) */
 void stats_mode_fini(struct ctd *d);
 struct cache *stats_mode_cache(const struct ctd *d);
 void stats_mode_flush(struct ctd *d);           /* -f internal */

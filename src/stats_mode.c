@@ -135,7 +135,7 @@ const struct nl_sink *stats_mode_sink(void)
 	return &sink;
 }
 
-int stats_mode_init(struct ctd *d)
+int stats_mode_new(struct ctd *d)
 {
 	struct stats_mode *s = calloc(1, sizeof(*s));
 
@@ -148,6 +148,13 @@ int stats_mode_init(struct ctd *d)
 		return -1;
 	}
 	d->stats = s;
+	return 0;
+}
+
+int stats_mode_init(struct ctd *d)
+{
+	if (stats_mode_new(d) < 0)
+		return -1;
 	if (nl_open(d, &sink) < 0)
 		return -1;
 	if (nl_dump_ct(d) < 0) {
