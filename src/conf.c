@@ -22,23 +22,28 @@
 #include "conf.h"
 #include "parse.h"
 
-/* More errors than this are noise (binary garbage); stop reading. */
-#define CY_MAX_ERRORS 50
-
 struct cy_chunk {
 	struct cy_chunk *next;
 	size_t used, size;
 	char   data[];
 };
 
+/* One line per message, bounded: values quoted in it may be 1 MB long. */
 static void vreport(struct cy_state *ps, FILE *f, int line, const char *kind,
 		    const char *fmt, va_list ap)
 {
+	char msg[320];
+	int n;
+
 	if (!f)
 		return;
-	fprintf(f, "%s:%d: %s", ps->name, line, kind);
-	vfprintf(f, fmt, ap);
-	fputc('\n', f);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	fprintf(f, "%s:%d: %s%s\n", ps->name, line, kind, msg);
 }
 
 void cy_err(struct cy_state *ps, int line, const char *fmt, ...)
@@ -332,6 +337,7 @@ void cy_chan_begin(struct cy_state *ps, enum chan_kind k, bool dflt, int line)
 	ch->checksum = true;
 	ch->line = line;
 	ps->chan = ch;
+	ps->chan_errors = ps->nerrors;
 }
 
 static bool addr_is_mcast(int family, const union addr *a)
@@ -348,7 +354,8 @@ void cy_chan_end(struct cy_state *ps)
 	const char *kn = chan_name(ch->kind);
 	bool bad = false;
 
-	if (ps->chan_over)
+	/* A bad line inside the block was reported; "missing X" would repeat it. */
+	if (ps->chan_over || ps->nerrors != ps->chan_errors)
 		return;
 	for (unsigned i = 0; i < c->nchannels; i++)
 		if (c->channels[i].kind != ch->kind) {

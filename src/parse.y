@@ -20,6 +20,7 @@ struct cy_tok {
 };
 
 #define CY_DEPTH_MAX 32
+#define CY_MAX_ERRORS 50          /* more is noise (binary garbage); stop */
 
 struct cy_chunk;
 
@@ -38,6 +39,9 @@ struct cy_state {
 	int         eofline;
 	const char *last_block_kw;
 	unsigned    depth_over;   /* braces beyond CY_DEPTH_MAX */
+	bool        skipping;     /* after a syntax error: see lex.l skip() */
+	int         skip_line;
+	unsigned    skip_depth;
 	const char *blocks[CY_DEPTH_MAX];
 	int         block_line[CY_DEPTH_MAX];
 	unsigned    depth;
@@ -46,6 +50,7 @@ struct cy_state {
 	struct conf_channel *chan;
 	struct conf_channel  chan_scratch;
 	bool        chan_over;
+	unsigned    chan_errors;  /* nerrors when the block opened */
 
 	/* Helper pieces waiting for the `Type` block that closes next. */
 	uint32_t    h_queue_num, h_queue_len;
@@ -114,6 +119,30 @@ int  cy_run(struct cy_state *ps, const char *buf, size_t len);
 
 #define C (ps->conf)
 
+/*
+ * After a syntax error drop the offending token (the lexer skips the rest
+ * of its line, see lex.l cylex) and report the next error at once: every bad
+ * line gets its message. A '}' is kept inside a block because it closes
+ * it; at end of file bison's own recovery gives up.
+ */
+#define RECOVER do {							\
+		if (ps->nerrors >= CY_MAX_ERRORS)			\
+			YYABORT;					\
+		if (yychar != CYEOF) {					\
+			yyerrok;					\
+			if (yychar != '}')				\
+				yyclearin;				\
+		}							\
+	} while (0)
+#define RECOVER_TOP do {						\
+		if (ps->nerrors >= CY_MAX_ERRORS)			\
+			YYABORT;					\
+		if (yychar != CYEOF) {					\
+			yyerrok;					\
+			yyclearin;					\
+		}							\
+	} while (0)
+
 static struct cy_tok cy_none(const struct cy_state *ps)
 {
 	return (struct cy_tok){ .s = "", .n = 0, .line = ps->tokline };
@@ -166,7 +195,7 @@ static struct cy_tok cy_none(const struct cy_state *ps)
 
 file	: %empty
 	| file section
-	| file error
+	| file error	{ RECOVER_TOP; }
 	;
 
 section	: general
@@ -182,7 +211,7 @@ general	: T_GENERAL '{' g_items '}'
 
 g_items	: %empty
 	| g_items g_item
-	| g_items error
+	| g_items error	{ RECOVER; }
 	;
 
 g_item	: T_HASHSIZE T_NUM	{ cy_num(ps, &$2, "HashSize", 0, CONF_HASH_MAX, &C->hashsize); }
@@ -218,7 +247,7 @@ g_item	: T_HASHSIZE T_NUM	{ cy_num(ps, &$2, "HashSize", 0, CONF_HASH_MAX, &C->ha
 unix_items
 	: %empty
 	| unix_items unix_item
-	| unix_items error
+	| unix_items error	{ RECOVER; }
 	;
 
 unix_item
@@ -230,7 +259,7 @@ unix_item
 sched_items
 	: %empty
 	| sched_items sched_item
-	| sched_items error
+	| sched_items error	{ RECOVER; }
 	;
 
 sched_item
@@ -253,7 +282,7 @@ filter_from
 
 f_items	: %empty
 	| f_items f_item
-	| f_items error
+	| f_items error	{ RECOVER; }
 	;
 
 f_item	: T_PROTOCOL policy '{' proto_items '}'	{ C->filter.proto_policy = $2.n; }
@@ -268,7 +297,7 @@ policy	: T_ACCEPT	{ $$ = $1; $$.n = FILTER_ACCEPT; }
 proto_items
 	: %empty
 	| proto_items proto_item
-	| proto_items error
+	| proto_items error	{ RECOVER; }
 	;
 
 proto_item
@@ -280,7 +309,7 @@ proto_item
 addr_items
 	: %empty
 	| addr_items addr_item
-	| addr_items error
+	| addr_items error	{ RECOVER; }
 	;
 
 addr_item
@@ -291,7 +320,7 @@ addr_item
 state_items
 	: %empty
 	| state_items state_list T_FOR T_TCP	{ C->filter.tcp_states |= $2.n; }
-	| state_items error
+	| state_items error	{ RECOVER; }
 	;
 
 state_list
@@ -319,7 +348,7 @@ sync	: T_SYNC '{' s_items '}'	{ cy_sync_close(ps, $1.line); }
 
 s_items	: %empty
 	| s_items s_item
-	| s_items error
+	| s_items error	{ RECOVER; }
 	;
 
 s_item	: T_REFRESH T_NUM	{ cy_num(ps, &$2, "RefreshTime", 0, INT32_MAX, &C->refresh_time); }
@@ -345,7 +374,7 @@ commit_purge
 ftfw_items
 	: %empty
 	| ftfw_items ftfw_item
-	| ftfw_items error
+	| ftfw_items error	{ RECOVER; }
 	;
 
 ftfw_item
@@ -359,7 +388,7 @@ ftfw_item
 alarm_items
 	: %empty
 	| alarm_items alarm_item
-	| alarm_items error
+	| alarm_items error	{ RECOVER; }
 	;
 
 alarm_item
@@ -371,7 +400,7 @@ alarm_item
 notrack_items
 	: %empty
 	| notrack_items notrack_item
-	| notrack_items error
+	| notrack_items error	{ RECOVER; }
 	;
 
 notrack_item
@@ -388,7 +417,7 @@ opt_default
 
 mc_items: %empty
 	| mc_items mc_item
-	| mc_items error
+	| mc_items error	{ RECOVER; }
 	;
 
 mc_item	: T_IPV4_ADDR T_IP	{ cy_chan_ip(ps, &$2, 4, CY_ADDR); }
@@ -408,7 +437,7 @@ chan_common
 
 ud_items: %empty
 	| ud_items ud_item
-	| ud_items error
+	| ud_items error	{ RECOVER; }
 	;
 
 ud_item	: T_IPV4_ADDR T_IP	{ cy_chan_ip(ps, &$2, 4, CY_ADDR); }
@@ -424,13 +453,13 @@ tcp_items
 	| tcp_items ud_item
 	| tcp_items T_ERRQLEN T_NUM
 		{ cy_num(ps, &$3, "ErrorQueueLength", 0, INT32_MAX, &C->error_queue_length); }
-	| tcp_items error
+	| tcp_items error	{ RECOVER; }
 	;
 
 opt_items
 	: %empty
 	| opt_items opt_item
-	| opt_items error
+	| opt_items error	{ RECOVER; }
 	;
 
 opt_item: T_TCPWIN T_BOOL		{ C->tcp_window_tracking = $2.n; }
@@ -444,7 +473,7 @@ opt_item: T_TCPWIN T_BOOL		{ C->tcp_window_tracking = $2.n; }
 exp_names
 	: %empty
 	| exp_names T_WORD	{ cy_exp_name(ps, &$2); }
-	| exp_names error
+	| exp_names error	{ RECOVER; }
 	;
 
 /* ---- Stats ---- */
@@ -454,7 +483,7 @@ stats	: T_STATS '{' st_items '}'	{ cy_stats_close(ps, $1.line); }
 
 st_items: %empty
 	| st_items st_item
-	| st_items error
+	| st_items error	{ RECOVER; }
 	;
 
 st_item	: T_LOGFILE T_BOOL
@@ -477,7 +506,7 @@ helper	: T_HELPER '{' h_items '}'	{ C->has_helper = true; }
 
 h_items	: %empty
 	| h_items h_item
-	| h_items error
+	| h_items error	{ RECOVER; }
 	;
 
 h_item	: T_SETUP T_BOOL	{ C->helper_setup = $2.n; }
@@ -490,7 +519,7 @@ h_item	: T_SETUP T_BOOL	{ C->helper_setup = $2.n; }
 pol_items
 	: %empty
 	| pol_items pol_item
-	| pol_items error
+	| pol_items error	{ RECOVER; }
 	;
 
 pol_item: T_EXPMAX T_NUM	{ cy_helper_num(ps, &$2, "ExpectMax", &ps->pol.expect_max); }
@@ -503,7 +532,7 @@ pol_item: T_EXPMAX T_NUM	{ cy_helper_num(ps, &$2, "ExpectMax", &ps->pol.expect_m
 void cyerror(void *scanner, struct cy_state *ps, const char *msg)
 {
 	(void)scanner;
-	cy_err(ps, ps->tokline, "%s", msg);
+	cy_err(ps, ps->tokline, "%s (blocks nested too deeply?)", msg);
 }
 
 /*
@@ -514,13 +543,16 @@ void cyerror(void *scanner, struct cy_state *ps, const char *msg)
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 				 struct cy_state *ps)
 {
-	yysymbol_kind_t exp[8], tok = yypcontext_token(ctx);
-	int n = yypcontext_expected_tokens(ctx, exp, 8);
+	yysymbol_kind_t exp[YYNTOKENS], tok = yypcontext_token(ctx);
+	int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
 	const char *blk = ps->depth ? ps->blocks[ps->depth - 1] : NULL;
 	bool item_pos = false, top_pos = false;
 	char text[sizeof(ps->tokbuf) + 4];
 
 	(void)scanner;
+	ps->skipping = true;
+	ps->skip_line = ps->tokline;
+	ps->skip_depth = strcmp(yysymbol_name(tok), "'{'") == 0;
 	snprintf(text, sizeof(text), "%s%s", ps->tokbuf, ps->tokcut ? "..." : "");
 	for (int i = 0; i < n; i++) {
 		if (strcmp(yysymbol_name(exp[i]), "'}'") == 0)
@@ -535,6 +567,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 			       ps->block_line[ps->depth - 1]);
 		else
 			cy_err(ps, ps->tokline, "unexpected end of file");
+		return 0;
+	}
+	if (top_pos && ps->depth == 0 && strcmp(text, "}") == 0) {
+		cy_err(ps, ps->tokline, "syntax error at '}': no open block to close");
 		return 0;
 	}
 	if (top_pos && ps->depth == 0) {
