@@ -22,9 +22,13 @@ struct qnode {
 	uint8_t  qkind;             /* QN_OBJ or QN_CTL (src/queue.c) */
 };
 
+/*
+ * 48 bytes + the object (struct ct: 144). Objects come from per-cache slabs
+ * (no malloc header), so a cached conntrack costs 192 bytes plus its share
+ * of the bucket array; the bucket is recomputed from the key when needed.
+ */
 struct cache_obj {
 	struct cache_obj *hnext;
-	uint32_t hash;
 	uint8_t  kind;              /* enum obj_kind */
 	uint8_t  state;             /* enum obj_state */
 	uint16_t flags;
@@ -71,10 +75,12 @@ struct cache_obj *cache_add(struct cache *c, const void *obj);
 struct cache_obj *cache_update(struct cache *c, const void *obj);
 /* Remove from the hash; freed now unless referenced by a queue (qn.qid). */
 void cache_del(struct cache *c, struct cache_obj *o);
-/* Release an object no longer hashed or queued. */
+/* Release an object no longer hashed or queued (finds its cache). */
 void cache_obj_free(struct cache_obj *o);
-/* Same, for an object of cache c (keeps the "objects" counter right). */
+/* Same, when the cache is at hand. */
 void cache_obj_release(struct cache *c, struct cache_obj *o);
+/* Bytes held by the cache: slabs and bucket array (memory tests). */
+size_t cache_mem_bytes(const struct cache *c);
 /* Mark a hashed object dead (DESTROY pending): hidden from iteration. */
 void cache_mark_dead(struct cache *c, struct cache_obj *o);
 /* Seconds on the monotonic clock, the unit of updated/expires. */

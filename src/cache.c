@@ -3,13 +3,28 @@
  * struct cache_obj header. An object leaves the hash (cache_del) but stays
  * allocated while a sync queue still references it, so a DESTROY can be
  * (re)transmitted from the last known state.
+ *
+ * Objects live in 1 MiB slabs aligned on their size: no per-object malloc
+ * header, and the owning cache is found from the address alone. Slabs are
+ * carved lazily (pages are touched only when used) and kept until the
+ * cache is freed, so memory follows the peak, which HashLimit bounds.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include "cache.h"
+
+#define SLAB_SIZE  (1u << 20)
+
+struct slab {
+	struct cache *c;
+	struct slab  *next;
+	uint32_t      carved;       /* objects handed out from this slab so far */
+	uint32_t      pad;
+};
 
 struct cache {
 	char              name[16];
@@ -17,7 +32,64 @@ struct cache {
 	uint32_t          hashsize, hashlimit, seed;
 	struct cache_obj **buckets;
 	struct cache_stats st;
+	size_t            objsz;
+	uint32_t          per_slab, nslabs;
+	struct slab      *slabs;    /* newest first; only the newest has uncarved room */
+	struct cache_obj *freelist; /* linked through hnext */
 };
+
+/* An exactly SLAB_SIZE-aligned mapping: map twice the size, trim both ends. */
+static struct slab *slab_map(void)
+{
+	size_t len = 2 * (size_t)SLAB_SIZE;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)p + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + SLAB_SIZE < p + len)
+		munmap(a + SLAB_SIZE, (size_t)(p + len - (a + SLAB_SIZE)));
+	return (struct slab *)a;
+}
+
+static struct cache_obj *slab_alloc(struct cache *c)
+{
+	struct cache_obj *o = c->freelist;
+	struct slab *sl = c->slabs;
+
+	if (o != NULL) {
+		c->freelist = o->hnext;
+		return o;
+	}
+	if (sl == NULL || sl->carved == c->per_slab) {
+		sl = slab_map();
+		if (sl == NULL)
+			return NULL;
+		sl->c = c;
+		sl->next = c->slabs;
+		sl->carved = 0;
+		c->slabs = sl;
+		c->nslabs++;
+	}
+	o = (struct cache_obj *)((char *)(sl + 1) + (size_t)sl->carved * c->objsz);
+	sl->carved++;
+	return o;
+}
+
+static void slab_free(struct cache *c, struct cache_obj *o)
+{
+	o->hnext = c->freelist;
+	c->freelist = o;
+}
+
+size_t cache_mem_bytes(const struct cache *c)
+{
+	return sizeof(*c) + (size_t)c->hashsize * sizeof(*c->buckets) +
+		(size_t)c->nslabs * SLAB_SIZE;
+}
 
 uint32_t cache_now(void)
 {
@@ -45,6 +117,10 @@ struct cache *cache_new(const char *name, enum obj_kind kind,
 	}
 	strncpy(c->name, name, sizeof(c->name) - 1);
 	c->kind = kind;
+	c->objsz = sizeof(struct cache_obj) +
+		(kind == OBJ_CT ? sizeof(struct ct) : sizeof(struct exp));
+	c->objsz = (c->objsz + 7) & ~(size_t)7;
+	c->per_slab = (uint32_t)((SLAB_SIZE - sizeof(struct slab)) / c->objsz);
 	c->hashsize = hashsize;
 	c->hashlimit = hashlimit;
 	/* A per-cache seed so peers cannot aim entries at one bucket. */
@@ -80,18 +156,9 @@ struct cache_obj *cache_find(struct cache *c, const void *obj)
 	struct cache_obj *o;
 
 	for (o = c->buckets[h % c->hashsize]; o != NULL; o = o->hnext)
-		if (o->hash == h && obj_equal(c, o, obj))
+		if (obj_equal(c, o, obj))
 			return o;
 	return NULL;
-}
-
-void cache_obj_free(struct cache_obj *o)
-{
-	if (o == NULL)
-		return;
-	if (o->kind == OBJ_CT)
-		ct_release(cobj_ct(o));
-	free(o);
 }
 
 void cache_obj_release(struct cache *c, struct cache_obj *o)
@@ -100,12 +167,24 @@ void cache_obj_release(struct cache *c, struct cache_obj *o)
 		return;
 	if (c->st.objects > 0)
 		c->st.objects--;
-	cache_obj_free(o);
+	if (o->kind == OBJ_CT)
+		ct_release(cobj_ct(o));
+	slab_free(c, o);
+}
+
+void cache_obj_free(struct cache_obj *o)
+{
+	struct slab *sl;
+
+	if (o == NULL)
+		return;
+	sl = (struct slab *)((uintptr_t)o & ~(uintptr_t)(SLAB_SIZE - 1));
+	cache_obj_release(sl->c, o);
 }
 
 static void unhash(struct cache *c, struct cache_obj *o)
 {
-	struct cache_obj **pp = &c->buckets[o->hash % c->hashsize];
+	struct cache_obj **pp = &c->buckets[obj_hash(c, o + 1) % c->hashsize];
 
 	for (; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == o) {
@@ -155,14 +234,13 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 		errno = ENOSPC;
 		return NULL;
 	}
-	o = malloc(sz);
+	o = slab_alloc(c);
 	if (o == NULL)
 		goto nomem;
-	memset(o, 0, sizeof(*o));
+	memset(o, 0, sz);
 	if (c->kind == OBJ_CT) {
-		memset(cobj_ct(o), 0, sizeof(struct ct));
 		if (ct_copy(cobj_ct(o), obj) < 0) {
-			free(o);
+			slab_free(c, o);
 			goto nomem;
 		}
 	} else {
@@ -170,7 +248,6 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 	}
 	o->kind = (uint8_t)c->kind;
 	o->state = OBJ_NEW;
-	o->hash = h;
 	o->created = (uint32_t)time(NULL);
 	o->updated = cache_now();
 	o->flags = COBJ_F_HASHED;
@@ -295,6 +372,12 @@ void cache_free(struct cache *c)
 	if (c == NULL)
 		return;
 	cache_flush(c);
+	while (c->slabs) {
+		struct slab *sl = c->slabs;
+
+		c->slabs = sl->next;
+		munmap(sl, SLAB_SIZE);
+	}
 	free(c->buckets);
 	free(c);
 }
