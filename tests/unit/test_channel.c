@@ -614,6 +614,173 @@ static void test_failover(void **state)
 	side_close(&b);
 }
 
+static void v6(union addr *a, const char *s)
+{
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(inet_pton(AF_INET6, s, a->b), 1);
+}
+
+static void test_mcast_ipv6(void **state)
+{
+	struct side a, b;
+	struct conf_channel *ch;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	ch = add_chan(a.conf, CHAN_MCAST, "ca0", 3790);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "ff02::3780");
+	ch->have_addr = true;
+	ch = add_chan(b.conf, CHAN_MCAST, "cb0", 3790);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "ff02::3780");
+	ch->have_addr = true;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+
+	send_msgs(&a, 10, 2, 32, true);
+	assert_true(wait_msgs(&b, 2, 3000));
+	check_seqs(&b, 10, 2, 32);
+	send_msgs(&b, 20, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	check_seqs(&a, 20, 1, 8);
+	pump(never, NULL, 150);
+	assert_int_equal(a.nmsgs, 1);
+	assert_int_equal(b.nmsgs, 2);
+	/* IPv6 and UDP headers: 1500 - 28 is still the batching limit (1.4.x). */
+	assert_int_equal(chanset_mtu_payload(a.cs), 1471);
+	side_close(&a);
+	side_close(&b);
+}
+
+static void test_udp_ipv6(void **state)
+{
+	struct side a, b;
+	struct conf_channel *ch;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	ch = add_chan(a.conf, CHAN_UDP, "ca0", 3791);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "fd77:0::1");
+	ch->have_addr = true;
+	v6(&ch->dest, "fd77:0::2");
+	ch->have_dest = true;
+	ch = add_chan(b.conf, CHAN_UDP, "cb0", 3791);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "fd77:0::2");
+	ch->have_addr = true;
+	v6(&ch->dest, "fd77:0::1");
+	ch->have_dest = true;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	send_msgs(&a, 1, 3, 12, true);
+	assert_true(wait_msgs(&b, 3, 3000));
+	check_seqs(&b, 1, 3, 12);
+	send_msgs(&b, 4, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	side_close(&a);
+	side_close(&b);
+}
+
+/* What was batched before the switch leaves on the new current link. */
+static void test_follow_peer(void **state)
+{
+	struct side a, b;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	mcast_conf(a.conf, true, 0, 3792);
+	mcast_conf(a.conf, true, 1, 3793);
+	mcast_conf(b.conf, false, 0, 3792);
+	mcast_conf(b.conf, false, 1, 3793);
+	a.conf->default_channel = 1;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_int_equal(chanset_current(a.cs), 1);     /* the Default one */
+	assert_int_equal(chanset_current(b.cs), 0);
+
+	send_msgs(&a, 1, 2, 16, false);
+	chanset_set_current(a.cs, 0);
+	chanset_set_current(a.cs, 7);                   /* no such link: ignored */
+	assert_int_equal(chanset_current(a.cs), 0);
+	chanset_flush(a.cs);
+	assert_true(wait_msgs(&b, 2, 3000));
+	assert_int_equal(b.ndgrams, 1);
+	assert_int_equal(b.midx[0], 0);
+	assert_int_equal(b.midx[1], 0);
+	assert_int_equal(chanset_stats(a.cs, 1)->msgs_sent, 0);
+	assert_int_equal(chanset_stats(a.cs, 0)->msgs_sent, 1);
+	side_close(&a);
+	side_close(&b);
+}
+
+static size_t refuse(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
+		     const void *from, size_t fromlen)
+{
+	(void)d; (void)idx; (void)data; (void)len; (void)from; (void)fromlen;
+	return 0;
+}
+
+/* Stream reassembly without sockets: any split gives the same messages. */
+static void test_rbuf_splits(void **state)
+{
+	static uint8_t stream[400000];
+	struct chan_rbuf r;
+	struct side *s = calloc(1, sizeof(*s));
+	struct ctd_conf *c = new_conf();
+	size_t len = 0, off;
+	unsigned round, i, n = 0;
+
+	(void)state;
+	assert_non_null(s);
+	add_chan(c, CHAN_TCP, "ca0", 1);
+	s->d.conf = c;
+	for (i = 0; len < sizeof(stream) - 70000; i++, n++) {
+		uint16_t ml = (uint16_t)(i % 50 == 49 ? 60000 : 8 + 4 * (i % 77));
+
+		put_msg(stream + len, i, ml);
+		len += ml;
+	}
+	assert_int_equal(chan_rbuf_init(&r), 0);
+	srand(1);
+	for (round = 0; round < 20; round++) {
+		reset_rec(s);
+		for (off = 0; off < len; ) {
+			size_t k = round == 0 ? len : (size_t)(rand() % (round < 10 ? 40 : 9000)) + 1;
+
+			if (k > len - off)
+				k = len - off;
+			chan_rbuf_push(&r, stream + off, k, record, &s->d, 0, NULL, 0);
+			off += k;
+		}
+		assert_int_equal(r.len, 0);
+		assert_int_equal(s->nmsgs, n);
+		for (i = 0; i < n; i++)
+			assert_int_equal(s->seq[i], i);
+	}
+	/* Half a message waits for the rest. */
+	reset_rec(s);
+	put_msg(stream, 1, 60000);
+	chan_rbuf_push(&r, stream, 30000, record, &s->d, 0, NULL, 0);
+	assert_int_equal(s->nmsgs, 0);
+	assert_int_equal(r.len, 30000);
+	chan_rbuf_push(&r, stream + 30000, 30000, record, &s->d, 0, NULL, 0);
+	assert_int_equal(s->nmsgs, 1);
+	assert_int_equal(r.len, 0);
+	/* A callback that never consumes cannot wedge the buffer. */
+	for (i = 0; i < 3; i++)
+		chan_rbuf_push(&r, stream, 30000, refuse, &s->d, 0, NULL, 0);
+	assert_int_equal(r.resets, 1);
+	assert_int_equal(r.len, 90000 - CHAN_RBUF_SIZE);
+	chan_rbuf_free(&r);
+	free(c);
+	free(s);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -701,6 +868,10 @@ static int setup(void **state)
 	if (sh("ip link set lo up") || sh("ip netns add %s", nsname))
 		return -1;
 	atexit(drop_ns);        /* even if setup fails halfway */
+	/* No duplicate address detection: IPv6 is usable at once. */
+	if (sh("sysctl -qw net.ipv6.conf.default.accept_dad=0") ||
+	    sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0", nsname))
+		return -1;
 	snprintf(path, sizeof(path), "/run/netns/%s", nsname);
 	ns_b = open(path, O_RDONLY | O_CLOEXEC);
 	if (ns_b < 0)
@@ -708,8 +879,10 @@ static int setup(void **state)
 	for (unsigned n = 0; n < 2; n++) {
 		if (sh("ip link add ca%u type veth peer name cb%u netns %s", n, n, nsname) ||
 		    sh("ip addr add 10.77.%u.1/24 dev ca%u && ip link set ca%u up", n, n, n) ||
+		    sh("ip addr add fd77:%u::1/64 dev ca%u nodad", n, n) ||
 		    sh("ip -n %s addr add 10.77.%u.2/24 dev cb%u && ip -n %s link set cb%u up "
-		       "&& ip -n %s link set lo up", nsname, n, n, nsname, n, nsname))
+		       "&& ip -n %s link set lo up", nsname, n, n, nsname, n, nsname) ||
+		    sh("ip -n %s addr add fd77:%u::2/64 dev cb%u nodad", nsname, n, n))
 			return -1;
 	}
 	loop = ev_new();
@@ -736,11 +909,15 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peer_str),
+		cmocka_unit_test(test_rbuf_splits),
 		cmocka_unit_test(test_mcast_both_ways),
 		cmocka_unit_test(test_batching_mtu),
 		cmocka_unit_test(test_udp_both_ways_and_stats_text),
 		cmocka_unit_test(test_tcp_reassembly_reconnect),
 		cmocka_unit_test(test_tcp_errq_bounded),
+		cmocka_unit_test(test_mcast_ipv6),
+		cmocka_unit_test(test_udp_ipv6),
+		cmocka_unit_test(test_follow_peer),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_open_errors),
 	};
