@@ -642,6 +642,10 @@ synth_repl(struct ct *ct, const struct attrs *a)
 	struct tuple *r = &ct->repl;
 
 	tuple_invert(r, &ct->orig);
+	/* upstream derives the reply ICMP type only from NTA_ICMP_TYPE */
+	if ((r->l4 == IPPROTO_ICMP || r->l4 == IPPROTO_ICMPV6) &&
+	    !(ct->have & CT_H_ICMP))
+		r->itype = 0;
 	if (ct->orig.l3 == AF_INET) {
 		if (a->p[NTA_SNAT_IPV4]) {
 			memcpy(r->dst.b, a->p[NTA_SNAT_IPV4], 4);
@@ -687,7 +691,13 @@ wire_get_ct(const uint8_t *msg, size_t len, struct ct *ct)
 	if (HAS(NTA_L4PROTO))
 		ct->orig.l4 = a.p[NTA_L4PROTO][0];
 	if (HAS(NTA_PORT)) {
-		get_ports(&ct->orig, a.p[NTA_PORT]);
+		/* on an ICMP flow this lands where upstream puts it: id and
+		 * type/code (the raw layer-4 slots) */
+		uint16_t dport;
+
+		memcpy(&ct->orig.sport, a.p[NTA_PORT], 2);
+		memcpy(&dport, a.p[NTA_PORT] + 2, 2);
+		set_raw_dport(&ct->orig, dport);
 		ct->have |= CT_H_PORTS;
 	}
 	if (HAS(NTA_ICMP_TYPE)) {
