@@ -162,6 +162,7 @@ static enum rx_result digest(struct sync *s, const struct wire_hdr *h)
 enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *h)
 {
 	uint32_t w = ack_window(s);
+	bool requeue = false;
 	enum rx_result r;
 
 	if ((h->flags & WF_HELLO_BACK) && s->hello == HELLO_SAY)
@@ -173,9 +174,8 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 			p->ack_from = h->seq;
 		}
 		/* The peer (re)started: what it never acknowledged is resent
-		 * (once per HELLO burst, not for every message of it). */
-		if (!p->in_hello)
-			rs_requeue_all(s);
+		 * (once per HELLO burst, after this message's own ACK). */
+		requeue = !p->in_hello;
 		p->in_hello = true;
 		goto in_sync;
 	}
@@ -203,6 +203,8 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 	}
 in_sync:
 	r = digest(s, h);
+	if (requeue)
+		rs_requeue_all(s);
 	if (r == RX_BAD)
 		return r;
 	if (!p->ack_pending) {

@@ -1,13 +1,546 @@
+/*
+ * The sync engine driven the way the daemon drives it, without sockets:
+ * kernel events enter through the nl sink, the tx path is captured
+ * message by message, and captured bytes are fed to the peer's receive
+ * routine, dropping some on the way. Covers the FT-FW state machine
+ * (HELLO, ACK window, NACK recovery, flow control, cold start, BEFORE
+ * drops, lost-counter quirk), NOTRACK, ALARM refresh and the -s texts.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
-static void placeholder(void **state) { (void)state; }
+#include "cache.h"
+#include "conf.h"
+#include "ctd.h"
+#include "nl.h"
+#include "queue.h"
+#include "sync.h"
+#include "sync_priv.h"
+#include "wire.h"
+
+#define MAXMSG 4096
+
+struct msg { uint8_t b[512]; size_t len; };
+
+struct node {
+	struct ctd d;
+	struct ctd_conf conf;
+	struct sockaddr_in addr;
+	struct msg *out;
+	size_t nout, cap;
+};
+
+static int cap_send(void *arg, const void *m, size_t len)
+{
+	struct node *n = arg;
+
+	assert_true(len <= sizeof(n->out[0].b));
+	if (n->nout == n->cap) {
+		n->cap = n->cap ? n->cap * 2 : 64;
+		n->out = realloc(n->out, n->cap * sizeof(*n->out));
+		assert_non_null(n->out);
+	}
+	memcpy(n->out[n->nout].b, m, len);
+	n->out[n->nout++].len = len;
+	return 0;
+}
+
+static void cap_flush(void *arg) { (void)arg; }
+
+static struct node *node_new(int mode, uint8_t ip_last)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	assert_non_null(n);
+	n->conf.mode = mode;
+	n->conf.hashsize = 1024;
+	n->conf.hashlimit = 300000;
+	n->conf.resend_queue_size = 131072;
+	n->conf.ack_window_size = 300;
+	n->conf.refresh_time = 60;
+	n->conf.cache_timeout = 180;
+	n->conf.purge_timeout = 60;
+	n->conf.error_queue_length = 128;
+	n->d.conf = &n->conf;
+	n->addr.sin_family = AF_INET;
+	n->addr.sin_addr.s_addr = htonl(0x0a000000 | ip_last);
+	n->addr.sin_port = htons(3780);
+	assert_non_null(sync_new(&n->d));
+	n->d.sync->tx.send = cap_send;
+	n->d.sync->tx.flush = cap_flush;
+	n->d.sync->tx.arg = n;
+	return n;
+}
+
+static void node_free(struct node *n)
+{
+	sync_free(n->d.sync);
+	free(n->out);
+	free(n);
+}
+
+static struct ct mkct(uint32_t i)
+{
+	struct ct ct;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.orig.l3 = AF_INET;
+	ct.orig.l4 = IPPROTO_UDP;
+	ct.orig.src.v4 = htonl(0x0a010000 | i);
+	ct.orig.dst.v4 = htonl(0x14020202);
+	ct.orig.sport = htons((uint16_t)(1000 + i));
+	ct.orig.dport = htons(53);
+	ct.have = CT_H_ORIG | CT_H_PORTS | CT_H_STATUS | CT_H_TIMEOUT;
+	ct.status = 8;
+	ct.timeout = 30;
+	return ct;
+}
+
+static void event(struct node *n, enum nl_event ev, uint32_t i)
+{
+	struct ct ct = mkct(i);
+
+	sync_nl_sink()->ct_event(&n->d, ev, NL_ORIGIN_OTHER, &ct);
+}
+
+static struct wire_hdr hdr_of(const struct msg *m)
+{
+	struct wire_hdr h;
+	struct wire_rx_stats st;
+
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(wire_next(m->b, m->len, false, &h, &st), (int)m->len);
+	return h;
+}
+
+/* Deliver from's captured output to `to`, skipping messages whose index
+ * is set in drop (bit i = message i of this batch). Clears from's outbox. */
+static void deliver(struct node *from, struct node *to, uint64_t drop)
+{
+	size_t n = from->nout;
+
+	from->nout = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i < 64 && (drop & (1ull << i)))
+			continue;
+		assert_int_equal(sync_recv(&to->d, 0, from->out[i].b, from->out[i].len,
+					   &from->addr, sizeof(from->addr)),
+				 from->out[i].len);
+	}
+}
+
+static uint32_t rs_objects(struct node *n)
+{
+	uint32_t k = 0;
+
+	for (struct qnode *q = queue_head(&n->d.sync->rsq); q; q = queue_next(&n->d.sync->rsq, q))
+		k += q->qkind == QN_OBJ;
+	return k;
+}
+
+static uint64_t ext_count(struct node *n)
+{
+	return cache_stats(n->d.sync->ext_ct)->hashed;
+}
+
+/* Run both peers until nothing moves: drain, deliver, idle timers. */
+static void converge(struct node *a, struct node *b, int rounds)
+{
+	for (int r = 0; r < rounds; r++) {
+		sync_drain(a->d.sync);
+		deliver(a, b, 0);
+		sync_drain(b->d.sync);
+		deliver(b, a, 0);
+		/* each side's 1 s idle timer: ACKs what is pending */
+		if (queue_empty(&a->d.sync->txq))
+			ftfw_alive(a->d.sync);
+		if (queue_empty(&b->d.sync->txq))
+			ftfw_alive(b->d.sync);
+	}
+}
+
+/* Handshake done and nothing in flight: ACKs exchanged, outboxes empty. */
+static void settle(struct node *a, struct node *b)
+{
+	converge(a, b, 3);
+	for (int r = 0; r < 2; r++) {
+		sync_drain(a->d.sync);
+		deliver(a, b, 0);
+		sync_drain(b->d.sync);
+		deliver(b, a, 0);
+	}
+	assert_int_equal(a->d.sync->rsq.len + b->d.sync->rsq.len <= 2, 1);
+}
+
+static void ftfw_basic_and_hello(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	struct wire_hdr h;
+
+	(void)state;
+	for (uint32_t i = 0; i < 10; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 10);
+	h = hdr_of(&a->out[0]);
+	assert_int_equal(h.type, WT_CT_NEW);
+	assert_int_equal(h.flags, WF_HELLO);           /* INIT -> SAY */
+	assert_int_equal(hdr_of(&a->out[1]).seq, h.seq + 1);
+	assert_int_equal(a->d.sync->rsq.len, 10);
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 10);
+
+	/* B answers: its first message says HELLO and HELLO_BACK */
+	ftfw_alive(b->d.sync);
+	sync_drain(b->d.sync);
+	assert_int_equal(b->nout, 1);
+	h = hdr_of(&b->out[0]);
+	assert_int_equal(h.type, WT_CTL);
+	assert_int_equal(h.flags, WF_ACK | WF_HELLO | WF_HELLO_BACK);
+	deliver(b, a, 0);
+	assert_int_equal(a->d.sync->hello, HELLO_DONE);
+	assert_int_equal(a->d.sync->rsq.len, 0);        /* everything acked */
+
+	/* A: HELLO_BACK once, then plain */
+	ftfw_alive(a->d.sync);
+	sync_drain(a->d.sync);
+	assert_int_equal(hdr_of(&a->out[0]).flags & (WF_HELLO | WF_HELLO_BACK), WF_HELLO_BACK);
+	deliver(a, b, 0);
+	assert_int_equal(b->d.sync->hello, HELLO_DONE);
+	event(a, NL_UPDATE, 0);
+	sync_drain(a->d.sync);
+	h = hdr_of(&a->out[0]);
+	assert_int_equal(h.flags, 0);
+	assert_int_equal(h.type, WT_CT_UPD);
+	deliver(a, b, 0);
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_nack_recovers_loss(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+
+	(void)state;
+	settle(a, b);
+	for (uint32_t i = 0; i < 6; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 6);
+	deliver(a, b, (1u << 1) | (1u << 2) | (1u << 3));   /* lose 3 in the middle */
+	assert_int_equal(ext_count(b), 3);
+	/* 1.4.x counts gap + 2: lost 3 -> 5 */
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 5);
+	/* B asks for them (NACK), A resends with new sequence numbers */
+	converge(a, b, 4);
+	assert_int_equal(ext_count(b), 6);
+	assert_int_equal(rs_objects(a), 0);
+	assert_int_equal(sync_rx_stats(&b->d)->malformed, 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_before_is_dropped(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	struct msg old;
+
+	(void)state;
+	settle(a, b);
+	event(a, NL_NEW, 7);
+	sync_drain(a->d.sync);
+	old = a->out[0];
+	deliver(a, b, 0);
+	event(a, NL_DESTROY, 7);
+	sync_drain(a->d.sync);
+	assert_int_equal(hdr_of(&a->out[0]).type, WT_CT_DEL);
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 0);
+	/* a delayed duplicate of the NEW must not resurrect the entry */
+	sync_recv(&b->d, 0, old.b, old.len, &a->addr, sizeof(a->addr));
+	assert_int_equal(ext_count(b), 0);
+	assert_int_equal(sync_seq_stats(&b->d)->before, 1);
+	/* the dead object goes away once acknowledged */
+	converge(a, b, 3);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->objects, 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_ack_window(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	uint32_t first;
+	int acks = 0;
+
+	(void)state;
+	b->conf.ack_window_size = 5;
+	settle(a, b);
+	assert_int_equal(b->d.sync->peers.n, 1);
+	b->d.sync->peers.peers[0].window = 5;      /* start a fresh window */
+	b->d.sync->peers.peers[0].ack_pending = false;
+	for (uint32_t i = 0; i < 12; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	first = hdr_of(&a->out[0]).seq;
+	deliver(a, b, 0);
+	sync_drain(b->d.sync);
+	for (size_t i = 0; i < b->nout; i++) {
+		struct wire_hdr h = hdr_of(&b->out[i]);
+
+		if (h.type == WT_CTL && (h.flags & WF_ACK)) {
+			assert_int_equal(h.to - h.from, 4);
+			assert_int_equal(h.from, first + 5 * (uint32_t)acks);
+			acks++;
+		}
+	}
+	assert_int_equal(acks, 2);                 /* 12 messages, window 5 */
+	deliver(b, a, 0);
+	assert_int_equal(rs_objects(a), 2);
+	/* the idle timer acknowledges the rest */
+	ftfw_alive(b->d.sync);
+	sync_drain(b->d.sync);
+	deliver(b, a, 0);
+	assert_int_equal(rs_objects(a), 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_flow_control_loses_nothing(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	const uint32_t n = 5000;
+	int rounds = 0;
+
+	(void)state;
+	a->conf.resend_queue_size = 64;
+	a->d.sync->rsq.max = 64;
+	settle(a, b);
+	for (uint32_t i = 0; i < n; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->d.sync->rsq.len, 64);  /* stops at the resend bound */
+	assert_true(a->nout >= 63);
+	assert_int_equal(a->d.sync->txq.len, n - a->nout);
+	assert_int_equal(a->d.sync->rsq.nospace, 1);
+	while (ext_count(b) < n && rounds++ < 1000)
+		converge(a, b, 1);
+	assert_int_equal(ext_count(b), n);
+	assert_true(a->d.sync->rsq.len <= 64);
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_cold_start_keeps_unacked(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b;
+
+	(void)state;
+	for (uint32_t i = 0; i < 5; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	a->nout = 0;                               /* nobody listening yet */
+	assert_int_equal(a->d.sync->rsq.len, 5);
+	b = node_new(SYNC_MODE_FTFW, 2);
+	ftfw_alive(b->d.sync);                     /* B comes up: ALIVE|HELLO */
+	sync_drain(b->d.sync);
+	assert_int_equal(hdr_of(&b->out[0]).flags, WF_ALIVE | WF_HELLO);
+	deliver(b, a, 0);
+	/* 1.4.7 forgets the resend queue here; we send it again */
+	converge(a, b, 3);
+	assert_int_equal(ext_count(b), 5);
+	node_free(a);
+	node_free(b);
+}
+
+static void ftfw_coalescing_and_types(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+
+	(void)state;
+	event(a, NL_NEW, 1);
+	event(a, NL_UPDATE, 1);
+	event(a, NL_NEW, 2);
+	event(a, NL_DESTROY, 2);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 2);
+	assert_int_equal(hdr_of(&a->out[0]).type, WT_CT_UPD);  /* NEW+UPDATE */
+	assert_int_equal(hdr_of(&a->out[1]).type, WT_CT_DEL);  /* NEW+DESTROY */
+	node_free(a);
+}
+
+static void receive_malformed(void **state)
+{
+	struct node *b = node_new(SYNC_MODE_FTFW, 2);
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	uint8_t v2[8] = { 0x20, 0x10, 0x00, 0x08, 0, 0, 0, 1 };
+	uint8_t t6[8] = { 0x16, 0x00, 0x00, 0x08, 0, 0, 0, 2 };
+	uint8_t trunc[11] = { 0x1a, 0x10, 0x00, 0x08, 0, 0, 0, 3, 1, 2, 3 };
+	const struct wire_rx_stats *st = sync_rx_stats(&b->d);
+
+	(void)state;
+	sync_recv(&b->d, 0, v2, sizeof(v2), &from, sizeof(from));
+	assert_int_equal(st->wrong_version, 1);
+	sync_recv(&b->d, 0, t6, sizeof(t6), &from, sizeof(from));
+	assert_int_equal(st->bad_header, 1);
+	sync_recv(&b->d, 0, trunc, sizeof(trunc), &from, sizeof(from));
+	assert_int_equal(st->truncated, 1);
+	assert_int_equal(st->malformed, 3);
+	/* the ALIVE before the junk was still taken */
+	assert_true(b->d.sync->say_hello_back == false);
+	node_free(b);
+}
+
+static void two_peers_tracked_apart(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_NOTRACK, 1), *c = node_new(SYNC_MODE_NOTRACK, 3);
+	struct node *b = node_new(SYNC_MODE_NOTRACK, 2);
+
+	(void)state;
+	/* two senders with unrelated sequence spaces: no false losses */
+	a->d.sync->seq = 1000; a->d.sync->seq_set = true;
+	c->d.sync->seq = 900000; c->d.sync->seq_set = true;
+	for (uint32_t i = 0; i < 4; i++) {
+		event(a, NL_NEW, i);
+		event(c, NL_NEW, 100 + i);
+		sync_drain(a->d.sync);
+		sync_drain(c->d.sync);
+		deliver(a, b, 0);
+		deliver(c, b, 0);
+	}
+	assert_int_equal(ext_count(b), 8);
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 0);
+	assert_int_equal(sync_seq_stats(&b->d)->before, 0);
+	node_free(a);
+	node_free(b);
+	node_free(c);
+}
+
+static void notrack_sends_once_and_resyncs(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_NOTRACK, 1), *b = node_new(SYNC_MODE_NOTRACK, 2);
+
+	(void)state;
+	for (uint32_t i = 0; i < 3; i++)
+		event(a, NL_NEW, i);
+	event(a, NL_DESTROY, 2);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 3);
+	assert_int_equal(hdr_of(&a->out[0]).flags, 0);        /* no HELLO in NOTRACK */
+	assert_int_equal(a->d.sync->rsq.len, 0);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->objects, 2);  /* dead one freed */
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 2);
+	/* B asks for a resync: A sends its whole internal cache */
+	sync_request_resync(&b->d);
+	sync_drain(b->d.sync);
+	assert_int_equal(hdr_of(&b->out[0]).flags, WF_RESYNC);
+	deliver(b, a, 0);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 2);
+	/* NOTRACK answers ACKs with "malformed header" */
+	{
+		uint8_t ack[16];
+
+		wire_put_ctl(ack, sizeof(ack), WF_ACK, 5, 1, 2);
+		sync_recv(&a->d, 0, ack, 16, &b->addr, sizeof(b->addr));
+		assert_int_equal(sync_rx_stats(&a->d)->bad_header, 1);
+	}
+	node_free(a);
+	node_free(b);
+}
+
+static void alarm_refresh_and_expiry(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_ALARM, 1), *b = node_new(SYNC_MODE_ALARM, 2);
+	uint32_t later;
+
+	(void)state;
+	for (uint32_t i = 0; i < 4; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 4);
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 4);
+	/* nothing is due yet */
+	for (int t = 0; t < 5; t++)
+		alarm_tick(a->d.sync, cache_now());
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 0);
+	/* after RefreshTime every entry is sent again, still as NEW */
+	later = cache_now() + 61;
+	for (int t = 0; t < 5; t++)
+		alarm_tick(a->d.sync, later);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 4);
+	assert_int_equal(hdr_of(&a->out[0]).type, WT_CT_NEW);
+	a->nout = 0;
+	/* the receiver forgets entries after CacheTimeout */
+	later = cache_now() + 181;
+	for (int t = 0; t < 5; t++)
+		alarm_tick(b->d.sync, later);
+	assert_int_equal(ext_count(b), 0);
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 0);
+	node_free(a);
+	node_free(b);
+}
+
+static void stats_texts(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+	char buf[4096];
+
+	(void)state;
+	sync_enqueue_ctl(a->d.sync, WF_ACK, 1, 2);
+	event(a, NL_NEW, 1);
+	sync_drain(a->d.sync);
+	sync_print_rsqueue(&a->d, buf, sizeof(buf));
+	{
+		char want[256];
+		uint32_t s0 = hdr_of(&a->out[0]).seq;
+
+		snprintf(want, sizeof(want),
+			 "resent queue (len=2)\ncontrol -> seq:%u flags:%u\nobject -> seq:%u\n",
+			 s0, WF_ACK | WF_HELLO, s0 + 1);
+		assert_string_equal(buf, want);
+	}
+	sync_print_queues(&a->d, buf, sizeof(buf));
+	assert_string_equal(buf,
+		"allocated queue nodes:\t\t           1\n\n"
+		"queue txqueue:\ncurrent elements:\t\t           0\n"
+		"maximum elements:\t\t  2147483647\nnot enough space errors:\t           0\n\n"
+		"queue errorq:\ncurrent elements:\t\t           0\n"
+		"maximum elements:\t\t         128\nnot enough space errors:\t           0\n\n"
+		"queue rsqueue:\ncurrent elements:\t\t           2\n"
+		"maximum elements:\t\t      131072\nnot enough space errors:\t           0\n\n");
+	node_free(a);
+}
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(placeholder) };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(ftfw_basic_and_hello),
+		cmocka_unit_test(ftfw_nack_recovers_loss),
+		cmocka_unit_test(ftfw_before_is_dropped),
+		cmocka_unit_test(ftfw_ack_window),
+		cmocka_unit_test(ftfw_flow_control_loses_nothing),
+		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
+		cmocka_unit_test(ftfw_coalescing_and_types),
+		cmocka_unit_test(receive_malformed),
+		cmocka_unit_test(two_peers_tracked_apart),
+		cmocka_unit_test(notrack_sends_once_and_resyncs),
+		cmocka_unit_test(alarm_refresh_and_expiry),
+		cmocka_unit_test(stats_texts),
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
