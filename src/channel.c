@@ -26,6 +26,7 @@ struct chanset {
 	chan_recv_cb  cb;
 	struct channel ch[CONF_MAX_CHANNELS];
 	unsigned      n, cur;
+	bool          no_link_logged;   /* say it once per outage */
 	struct link_watch *link;
 	/* One send buffer: it always belongs to the current channel. */
 	uint8_t       sbuf[CHAN_MAX_MSG + 1];
@@ -440,18 +441,24 @@ static bool flags_usable(unsigned f)
 /*
  * The current link lost UP+RUNNING: move to the first other link, in
  * configuration order, whose interface is up and running. Unlike 1.4.x we
- * do not pick a link that is up without carrier: nothing gets through it.
+ * do not pick a link that is up without carrier (nothing gets through it),
+ * and while no link is usable any of ours coming back is taken at once.
  */
 void chanset_link_event(struct chanset *cs, unsigned ifindex, unsigned flags)
 {
 	struct channel *cur = &cs->ch[cs->cur];
+	bool ours = false;
 	unsigned i;
 
-	if (ifindex != cur->ifindex || flags_usable(flags))
+	(void)flags;    /* the message may be stale: the interface's state now counts */
+	for (i = 0; i < cs->n; i++)
+		ours |= cs->ch[i].ifindex == ifindex;
+	if (!ours)
 		return;
-	/* The message may be stale: trust the interface's state now. */
-	if (flags_usable(chanset_if_flags(cs, cs->cur)))
+	if (flags_usable(chanset_if_flags(cs, cs->cur))) {
+		cs->no_link_logged = false;
 		return;
+	}
 	for (i = 0; i < cs->n; i++) {
 		struct channel *c = &cs->ch[i];
 
@@ -459,11 +466,14 @@ void chanset_link_event(struct chanset *cs, unsigned ifindex, unsigned flags)
 			continue;
 		if (flags_usable(chanset_if_flags(cs, i))) {
 			log_notice("device `%s' becomes dedicated link", c->cc->ifname);
+			cs->no_link_logged = false;
 			chanset_set_current(cs, i);
 			return;
 		}
 	}
-	log_err("no dedicated links available!");
+	if (!cs->no_link_logged)
+		log_err("no dedicated links available!");
+	cs->no_link_logged = true;
 }
 
 /* ---- statistics ---- */
