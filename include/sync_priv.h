@@ -55,8 +55,6 @@ void seqtrack_accept(struct peer *p, uint32_t s);
 enum rx_result { RX_DATA, RX_CTL, RX_BAD, RX_DROP };
 enum { HELLO_INIT, HELLO_SAY, HELLO_DONE };
 
-struct sync_bypass_stats { uint64_t new_, upd, del; };
-struct sync_inject_stats { uint64_t add_ok, add_fail, upd_ok, upd_fail, del_ok, del_fail; };
 
 struct commit_state;
 
@@ -101,9 +99,6 @@ struct sync {
 	bool          resync_active[2];     /* overrun/poll dump running (ct, exp) */
 	bool          bulk_direct;          /* -B with DisableInternalCache */
 	uint64_t      traffic_bytes, traffic_pkts;
-	struct sync_bypass_stats bypass;
-	struct sync_inject_stats inject;
-	uint8_t       inject_op_pending;
 };
 
 /* sync.c */

@@ -309,6 +309,17 @@ static void count_traffic(struct sync *s, const struct ct *ct)
 	}
 }
 
+/* -s "internal bypass" reads these counters of the (empty) internal cache. */
+static void count_bypass(struct cache_stats *st, enum nl_event ev)
+{
+	if (ev == NL_NEW)
+		st->add_ok++;
+	else if (ev == NL_UPDATE)
+		st->upd_ok++;
+	else
+		st->del_ok++;
+}
+
 static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 			const struct ct *ct)
 {
@@ -323,9 +334,7 @@ static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 		if (org != NL_ORIGIN_OTHER)
 			return;
 		send_direct(s, WT_CT_NEW + (uint8_t)ev, ct);
-		if (ev == NL_NEW) s->bypass.new_++;
-		else if (ev == NL_UPDATE) s->bypass.upd++;
-		else s->bypass.del++;
+		count_bypass(cache_stats_mut(s->int_ct), ev);
 		return;
 	}
 	switch (ev) {
@@ -394,8 +403,10 @@ static void on_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 	if (ev != NL_DESTROY && !exp_wanted(s, e))
 		return;
 	if (d->conf->disable_internal_cache) {
-		if (org == NL_ORIGIN_OTHER)
+		if (org == NL_ORIGIN_OTHER) {
 			send_direct(s, WT_EXP_NEW + (uint8_t)ev, e);
+			count_bypass(cache_stats_mut(s->int_exp), ev);
+		}
 		return;
 	}
 	switch (ev) {
@@ -518,33 +529,36 @@ const struct nl_sink *sync_nl_sink(void)
 
 /* ---- received messages (external cache or kernel) ---- */
 
+/* -s "external inject" reads these counters of the (empty) external cache:
+ * ok is counted when queued and taken back when the kernel refuses. */
 static void inject_err(void *arg, enum kop op, const void *obj, int err)
 {
 	struct sync *s = arg;
+	struct cache_stats *st = cache_stats_mut(op <= KOP_CT_DELETE ? s->ext_ct : s->ext_exp);
 	char text[1024];
 
 	switch (op) {
-	/* ok counters were bumped when queued; take the failure back. */
 	case KOP_CT_CREATE:
-		s->inject.add_ok -= s->inject.add_ok > 0;
-		s->inject.add_fail++;
-		log_warn("could not add new ct entry, even when deleting it first: %s", strerror(err));
+	case KOP_EXP_CREATE:
+		st->add_ok -= st->add_ok > 0;
+		st->add_fail++;
+		log_warn("could not add new %s entry, even when deleting it first: %s",
+			 op == KOP_CT_CREATE ? "ct" : "exp", strerror(err));
 		break;
 	case KOP_CT_UPDATE:
-		s->inject.upd_ok -= s->inject.upd_ok > 0;
-		s->inject.upd_fail++;
-		log_warn("could not update ct entry, even if creating it instead: %s", strerror(err));
+		st->upd_ok -= st->upd_ok > 0;
+		st->upd_fail++;
+		log_warn("could not update ct entry, even if creating it instead: %s",
+			 strerror(err));
 		break;
 	case KOP_CT_DELETE:
-		s->inject.del_ok -= s->inject.del_ok > 0;
-		s->inject.del_fail++;
-		log_warn("could not destroy ct entry: %s", strerror(err));
-		break;
-	case KOP_EXP_CREATE:
-		log_warn("could not add new exp entry, even when deleting it first: %s", strerror(err));
-		break;
 	case KOP_EXP_DELETE:
-		log_warn("could not delete exp entry: %s", strerror(err));
+		st->del_ok -= st->del_ok > 0;
+		st->del_fail++;
+		if (op == KOP_CT_DELETE)
+			log_warn("could not destroy ct entry: %s", strerror(err));
+		else
+			log_warn("could not delete exp entry: %s", strerror(err));
 		break;
 	}
 	if (op <= KOP_CT_DELETE)
@@ -554,17 +568,25 @@ static void inject_err(void *arg, enum kop op, const void *obj, int err)
 	log_record(false, text);
 }
 
+static void count_inject(struct cache_stats *st, uint8_t type)
+{
+	switch (type % 3) {
+	case 0:  st->add_ok++; break;
+	case 1:  st->upd_ok++; break;
+	default: st->del_ok++; break;
+	}
+}
+
 static void inject_ct(struct sync *s, uint8_t type, const struct ct *ct)
 {
 	static const enum kop ops[] = { KOP_CT_CREATE, KOP_CT_UPDATE, KOP_CT_DELETE };
 	uint32_t t = (ct->have & CT_H_TIMEOUT) ? ct->timeout : 0;
 
-	if (kbatch_ct(s->inject_kb, ops[type], ct, t, &s->kopts) < 0)
+	if (kbatch_ct(s->inject_kb, ops[type], ct, t, &s->kopts) < 0) {
+		log_warn("could not queue a kernel request: %s", strerror(errno));
 		return;
-	/* Failures are subtracted when the batch reports them. */
-	if (type == WT_CT_NEW) s->inject.add_ok++;
-	else if (type == WT_CT_UPD) s->inject.upd_ok++;
-	else s->inject.del_ok++;
+	}
+	count_inject(cache_stats_mut(s->ext_ct), type);
 	s->inject_dirty = true;
 }
 
@@ -605,8 +627,12 @@ void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 	if (s->d->conf->disable_external_cache) {
 		if (s->inject_kb == NULL)
 			return;
-		kbatch_exp(s->inject_kb, type == WT_EXP_DEL ? KOP_EXP_DELETE : KOP_EXP_CREATE,
-			   e, (e->have & EXP_H_TIMEOUT) ? e->timeout : 0);
+		if (kbatch_exp(s->inject_kb, type == WT_EXP_DEL ? KOP_EXP_DELETE : KOP_EXP_CREATE,
+			       e, (e->have & EXP_H_TIMEOUT) ? e->timeout : 0) < 0) {
+			log_warn("could not queue a kernel request: %s", strerror(errno));
+			return;
+		}
+		count_inject(cache_stats_mut(s->ext_exp), type);
 		s->inject_dirty = true;
 		return;
 	}
@@ -871,8 +897,7 @@ int sync_init(struct ctd *d)
 		ev_timer_add(d->loop, &s->alarm_timer, 200);
 	else
 		ev_timer_add(d->loop, &s->alive_timer, 1000);
-	if (cf->startup_resync && s->mode != SYNC_MODE_ALARM)
-		sync_request_resync(d);
+	/* StartupResync: main.c requests it once the loop is about to run. */
 	return 0;
 fail:
 	sync_fini(d);
