@@ -113,6 +113,12 @@ struct kbatch *kbatch_new(kbatch_err_cb cb, void *arg)
 		       &sz, sizeof(sz)) < 0)
 		setsockopt(mnl_socket_get_fd(b->nl), SOL_SOCKET, SO_RCVBUF,
 			   &sz, sizeof(sz));
+	/* One sendto() carries the whole buffer: the send buffer must hold it. */
+	sz = KB_BUFSZ * 2;
+	if (setsockopt(mnl_socket_get_fd(b->nl), SOL_SOCKET, SO_SNDBUFFORCE,
+		       &sz, sizeof(sz)) < 0)
+		setsockopt(mnl_socket_get_fd(b->nl), SOL_SOCKET, SO_SNDBUF,
+			   &sz, sizeof(sz));
 	/* Error answers without the echoed request: smaller, faster. */
 	mnl_socket_setsockopt(b->nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	b->portid = mnl_socket_get_portid(b->nl);

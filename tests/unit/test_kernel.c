@@ -1,13 +1,690 @@
+/*
+ * The kernel side against the real kernel: batched creation, dumps,
+ * events and their origin, overrun recovery, expectations, retry rules,
+ * flushes. Needs root; the process moves itself into a fresh network
+ * namespace first, so every conntrack it creates is private and vanishes
+ * with it.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-static void placeholder(void **state) { (void)state; }
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+
+#include "ctd.h"
+#include "ev.h"
+#include "kernel.h"
+#include "nl.h"
+#include "objconv.h"
+
+/* What the sink saw. */
+struct evrec {
+	enum nl_event ev;
+	enum nl_origin o;
+	struct ct ct;
+};
+
+static struct {
+	struct ct *dumps;
+	size_t ndumps, cap;
+	struct exp exps[16];
+	size_t nexps;
+	struct evrec evs[64];
+	size_t nevs;
+	struct exp expevs[16];
+	size_t nexpevs;
+	unsigned begins, dones;
+	int errs[16];
+	enum kstage err_stage[16];
+	size_t nerrs;
+} R;
+
+static void rec_reset(void)
+{
+	free(R.dumps);
+	memset(&R, 0, sizeof(R));
+}
+
+static void s_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin o,
+		       const struct ct *ct)
+{
+	(void)d;
+	if (R.nevs < 64) {
+		R.evs[R.nevs].ev = ev;
+		R.evs[R.nevs].o = o;
+		R.evs[R.nevs].ct = *ct;
+		R.evs[R.nevs].ct.ext = NULL;
+		R.nevs++;
+	}
+}
+
+static void s_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin o,
+			const struct exp *e)
+{
+	(void)d;
+	(void)o;
+	if (R.nexpevs < 16 && ev != NL_DESTROY)
+		R.expevs[R.nexpevs++] = *e;
+}
+
+static void s_ct_dump(struct ctd *d, const struct ct *ct)
+{
+	(void)d;
+	if (R.ndumps == R.cap) {
+		R.cap = R.cap ? R.cap * 2 : 1024;
+		R.dumps = realloc(R.dumps, R.cap * sizeof(*R.dumps));
+		assert_non_null(R.dumps);
+	}
+	R.dumps[R.ndumps] = *ct;
+	R.dumps[R.ndumps].ext = NULL;
+	R.ndumps++;
+}
+
+static void s_exp_dump(struct ctd *d, const struct exp *e)
+{
+	(void)d;
+	if (R.nexps < 16)
+		R.exps[R.nexps++] = *e;
+}
+
+static void s_begin(struct ctd *d, bool exp)
+{
+	(void)d;
+	if (!exp)
+		R.begins++;
+}
+
+static void s_done(struct ctd *d, bool exp)
+{
+	(void)d;
+	if (!exp)
+		R.dones++;
+}
+
+static const struct nl_sink sink = {
+	.ct_event = s_ct_event, .exp_event = s_exp_event,
+	.ct_dump = s_ct_dump, .exp_dump = s_exp_dump,
+	.resync_begin = s_begin, .resync_done = s_done,
+};
+
+static void err_cb(void *arg, enum kop op, const void *obj, int err)
+{
+	struct kbatch *b = *(struct kbatch **)arg;
+
+	(void)op;
+	(void)obj;
+	if (R.nerrs < 16) {
+		R.err_stage[R.nerrs] = kbatch_err_stage(b);
+		R.errs[R.nerrs++] = err;
+	}
+}
+
+static struct ctd *ctx_new(void)
+{
+	struct ctd *d = calloc(1, sizeof(*d));
+
+	assert_non_null(d);
+	d->conf = calloc(1, sizeof(*d->conf));
+	assert_non_null(d->conf);
+	d->conf->event_iteration_limit = 100;
+	d->conf->nl_overrun_resync = 30;
+	d->loop = ev_new();
+	assert_non_null(d->loop);
+	return d;
+}
+
+static void ctx_free(struct ctd *d)
+{
+	nl_close(d);
+	ev_free(d->loop);
+	free(d->conf);
+	free(d);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	rec_reset();
+	kernel_flush_ct(NULL, NULL, NULL);
+	kernel_flush_exp();
+	return 0;
+}
+
+/* Test object i: tcp/udp/icmp, IPv4/IPv6, some NATed, marks, zones. */
+static void make_ct(struct ct *ct, unsigned i)
+{
+	bool v6 = i % 2;
+	unsigned kind = (i / 2) % 3;
+
+	memset(ct, 0, sizeof(*ct));
+	ct->orig.l3 = v6 ? AF_INET6 : AF_INET;
+	if (v6) {
+		inet_pton(AF_INET6, "2001:db8:1::", ct->orig.src.b);
+		ct->orig.src.b[14] = (uint8_t)(i >> 8);
+		ct->orig.src.b[15] = (uint8_t)i;
+		inet_pton(AF_INET6, "2001:db8:2::1", ct->orig.dst.b);
+	} else {
+		ct->orig.src.v4 = htonl(0x0a010000u | i);
+		ct->orig.dst.v4 = htonl(0x0a020001u);
+	}
+	ct->have = CT_H_ORIG | CT_H_PORTS | CT_H_STATUS | CT_H_TIMEOUT |
+		   CT_H_MARK | CT_H_REPL_SYNTH;
+	ct->timeout = 600;
+	ct->mark = i;
+	switch (kind) {
+	case 0:
+		ct->orig.l4 = IPPROTO_TCP;
+		ct->orig.sport = htons((uint16_t)(1024 + i));
+		ct->orig.dport = htons(80);
+		ct->tcp_state = 3;
+		ct->status = IPS_ASSURED | IPS_SEEN_REPLY;
+		ct->have |= CT_H_TCP_STATE;
+		break;
+	case 1:
+		ct->orig.l4 = IPPROTO_UDP;
+		ct->orig.sport = htons((uint16_t)(1024 + i));
+		ct->orig.dport = htons(53);
+		break;
+	default:
+		ct->orig.l4 = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+		ct->orig.itype = v6 ? 128 : 8;
+		ct->orig.sport = htons((uint16_t)i);
+		ct->have |= CT_H_ICMP;
+		break;
+	}
+	ct->repl = ct->orig;
+	ct->repl.src = ct->orig.dst;
+	ct->repl.dst = ct->orig.src;
+	ct->repl.sport = ct->orig.dport;
+	ct->repl.dport = ct->orig.sport;
+	if (i % 10 == 0) {
+		ct->zone = 5;
+		ct->have |= CT_H_ZONE;
+	}
+	if (!v6 && kind != 2 && i % 7 == 0) {
+		/* DNAT to 10.9.0.1:8080 */
+		ct->repl.src.v4 = htonl(0x0a090001u);
+		ct->repl.sport = htons(8080);
+		ct->have |= CT_H_DNAT | CT_H_DPAT;
+		ct->status |= IPS_DST_NAT;
+	}
+}
+
+static const struct ct *find_dump(const struct ct *want)
+{
+	for (size_t i = 0; i < R.ndumps; i++) {
+		const struct ct *c = &R.dumps[i];
+
+		if (c->orig.l3 == want->orig.l3 && c->orig.l4 == want->orig.l4 &&
+		    !memcmp(&c->orig.src, &want->orig.src, sizeof(c->orig.src)) &&
+		    !memcmp(&c->orig.dst, &want->orig.dst, sizeof(c->orig.dst)) &&
+		    c->orig.sport == want->orig.sport &&
+		    c->orig.dport == want->orig.dport &&
+		    c->orig.itype == want->orig.itype &&
+		    (c->have & CT_H_ZONE ? c->zone : 0) ==
+		    (want->have & CT_H_ZONE ? want->zone : 0))
+			return c;
+	}
+	return NULL;
+}
+
+static void create_many(struct kbatch *b, unsigned from, unsigned n)
+{
+	for (unsigned i = from; i < from + n; i++) {
+		struct ct ct;
+
+		make_ct(&ct, i);
+		assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &ct, 0, NULL), 0);
+	}
+}
+
+static void create_2000_and_dump_back(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+
+	(void)state;
+	b = kbatch_new(err_cb, &b);
+	assert_non_null(b);
+	create_many(b, 0, 2000);
+	assert_int_equal(kbatch_flush(b), 0);
+	assert_int_equal(kbatch_ok(b), 2000);
+	assert_int_equal(kbatch_failed(b), 0);
+	assert_int_equal(R.nerrs, 0);
+	kbatch_free(b);
+
+	assert_int_equal(nl_open(d, &sink), 0);
+	assert_int_equal(nl_dump_ct(d), 0);
+	assert_int_equal(R.ndumps, 2000);
+	for (unsigned i = 0; i < 2000; i++) {
+		struct ct want;
+		const struct ct *c;
+
+		make_ct(&want, i);
+		c = find_dump(&want);
+		assert_non_null(c);
+		assert_true(c->have & CT_H_REPL);
+		assert_true(c->have & CT_H_MARK);
+		assert_int_equal(c->mark, i);
+		assert_true(c->timeout <= 600 && c->timeout > 500);
+		if (want.orig.l4 == IPPROTO_TCP) {
+			assert_int_equal(c->tcp_state, 3);
+			assert_true(c->status & IPS_ASSURED);
+		}
+		/* The kernel built the reply from the NAT binding. */
+		assert_memory_equal(&c->repl.src, &want.repl.src, sizeof(want.repl.src));
+		assert_memory_equal(&c->repl.dst, &want.repl.dst, sizeof(want.repl.dst));
+		if (l4_has_ports(want.orig.l4)) {
+			assert_int_equal(c->repl.sport, want.repl.sport);
+			assert_int_equal(c->repl.dport, want.repl.dport);
+		}
+		if (want.have & CT_H_DNAT)
+			assert_true(c->have & CT_H_DNAT);
+		else
+			assert_false(c->have & (CT_H_DNAT | CT_H_SNAT));
+	}
+	ctx_free(d);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void create_rate(void **state)
+{
+	const unsigned n = 100000;
+	struct kbatch *b = NULL;
+	double t0, t1;
+	long del;
+
+	(void)state;
+	b = kbatch_new(err_cb, &b);
+	assert_non_null(b);
+	t0 = now_s();
+	for (unsigned i = 0; i < n; i++) {
+		struct ct ct;
+
+		make_ct(&ct, i % 2000);
+		/* distinct udp flows: vary the ports */
+		ct.orig.l4 = IPPROTO_UDP;
+		ct.have &= ~(CT_H_ICMP | CT_H_TCP_STATE | CT_H_DNAT | CT_H_DPAT);
+		ct.status = 0;
+		ct.orig.sport = htons((uint16_t)(1 + i % 60000));
+		ct.orig.dport = htons((uint16_t)(1 + i / 60000));
+		ct.orig.itype = 0;
+		assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &ct, 0, NULL), 0);
+	}
+	assert_int_equal(kbatch_flush(b), 0);
+	t1 = now_s();
+	assert_int_equal(kbatch_ok(b), n);
+	print_message("kbatch: %u creates in %.3f s = %.0f creates/s\n",
+		      n, t1 - t0, n / (t1 - t0));
+	kbatch_free(b);
+
+	t0 = now_s();
+	del = kernel_flush_ct(NULL, NULL, NULL);
+	t1 = now_s();
+	assert_int_equal(del, n);
+	print_message("kernel_flush_ct: %ld deletes in %.3f s = %.0f/s\n",
+		      del, t1 - t0, del / (t1 - t0));
+}
+
+static bool run_until(struct ctd *d, bool (*done)(void), int ms)
+{
+	uint64_t end = ev_now_ms() + (uint64_t)ms;
+
+	while (!done()) {
+		if (ev_now_ms() >= end)
+			return false;
+		ev_run_once(d->loop, 50);
+	}
+	return true;
+}
+
+static size_t want_evs;
+static bool enough_events(void) { return R.nevs >= want_evs; }
+
+static const struct evrec *find_ev(enum nl_event ev, uint32_t mark)
+{
+	for (size_t i = 0; i < R.nevs; i++)
+		if (R.evs[i].ev == ev && (R.evs[i].ct.have & CT_H_MARK) &&
+		    R.evs[i].ct.mark == mark)
+			return &R.evs[i];
+	return NULL;
+}
+
+static void events_and_origin(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *commit = NULL, *other = NULL;
+	struct ct c1, c2;
+	const struct evrec *e;
+	uint32_t flush_pid = 0;
+
+	(void)state;
+	assert_int_equal(nl_open(d, &sink), 0);
+	assert_true(nl_stats(d)->bufsize >= 8u * 1024 * 1024);
+	commit = kbatch_new(err_cb, &commit);
+	other = kbatch_new(err_cb, &other);
+	d->portid_commit = kbatch_portid(commit);
+
+	make_ct(&c1, 1002);     /* tcp v4 */
+	make_ct(&c2, 1200);     /* tcp v4 */
+	assert_int_equal(kbatch_ct(commit, KOP_CT_CREATE, &c1, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(commit), 0);
+	assert_int_equal(kbatch_ct(other, KOP_CT_CREATE, &c2, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(other), 0);
+	want_evs = 2;
+	assert_true(run_until(d, enough_events, 5000));
+	e = find_ev(NL_NEW, 1002);
+	assert_non_null(e);
+	assert_int_equal(e->o, NL_ORIGIN_COMMIT);
+	assert_memory_equal(&e->ct.orig, &c1.orig, sizeof(c1.orig));
+	e = find_ev(NL_NEW, 1200);
+	assert_non_null(e);
+	assert_int_equal(e->o, NL_ORIGIN_OTHER);
+	assert_int_equal(e->ct.tcp_state, 3);
+
+	/* An update from elsewhere: UPDATE, origin other. */
+	c2.mark = 4242;
+	assert_int_equal(kbatch_ct(other, KOP_CT_UPDATE, &c2, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(other), 0);
+	want_evs = 3;
+	assert_true(run_until(d, enough_events, 5000));
+	e = find_ev(NL_UPDATE, 4242);
+	assert_non_null(e);
+	assert_int_equal(e->o, NL_ORIGIN_OTHER);
+
+	/* A flush by our flush socket: DESTROY with origin flush. */
+	assert_int_equal(kernel_flush_ct(NULL, NULL, &flush_pid), 2);
+	d->portid_flush = flush_pid;
+	want_evs = 5;
+	assert_true(run_until(d, enough_events, 5000));
+	e = find_ev(NL_DESTROY, 1002);
+	assert_non_null(e);
+	assert_int_equal(e->o, NL_ORIGIN_FLUSH);
+	e = find_ev(NL_DESTROY, 4242);
+	assert_non_null(e);
+	assert_int_equal(e->o, NL_ORIGIN_FLUSH);
+	assert_int_equal(nl_stats(d)->events_received, R.nevs);
+	kbatch_free(commit);
+	kbatch_free(other);
+	ctx_free(d);
+}
+
+static bool resynced(void) { return R.dones >= 1; }
+
+static void overrun_resyncs(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	const unsigned n = 3000;
+	uint32_t size0;
+
+	(void)state;
+	d->conf->nl_bufsize = 8192;
+	d->conf->nl_bufsize_max = 1u << 20;
+	d->conf->nl_overrun_resync = 1;
+	assert_int_equal(nl_open(d, &sink), 0);
+	size0 = nl_stats(d)->bufsize;
+	assert_true(size0 <= 16384);
+	b = kbatch_new(err_cb, &b);
+	create_many(b, 0, n);       /* nobody reads: the event socket overflows */
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+
+	assert_true(run_until(d, resynced, 5000));
+	assert_true(nl_stats(d)->overruns >= 1);
+	assert_true(nl_stats(d)->bufsize > size0);      /* grew */
+	assert_true(nl_stats(d)->resyncs >= 1);
+	assert_int_equal(R.begins, R.dones);
+	/* The resync dump delivered every entry. */
+	for (unsigned i = 0; i < n; i++) {
+		struct ct want;
+
+		make_ct(&want, i);
+		assert_non_null(find_dump(&want));
+	}
+	ctx_free(d);
+}
+
+static void master_ct(struct ct *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->orig.l3 = AF_INET;
+	m->orig.l4 = IPPROTO_TCP;
+	m->orig.src.v4 = htonl(0x0a000001);
+	m->orig.dst.v4 = htonl(0x0a000002);
+	m->orig.sport = htons(40000);
+	m->orig.dport = htons(21);
+	m->repl = m->orig;
+	m->repl.src = m->orig.dst;
+	m->repl.dst = m->orig.src;
+	m->repl.sport = m->orig.dport;
+	m->repl.dport = m->orig.sport;
+	m->status = IPS_ASSURED | IPS_SEEN_REPLY;
+	m->tcp_state = 3;
+	m->timeout = 600;
+	strcpy(m->helper, "ftp");
+	m->have = CT_H_ORIG | CT_H_PORTS | CT_H_REPL_SYNTH | CT_H_STATUS |
+		  CT_H_TCP_STATE | CT_H_TIMEOUT | CT_H_HELPER;
+}
+
+static void expectation(struct exp *e, const struct ct *m)
+{
+	memset(e, 0, sizeof(*e));
+	e->master = m->orig;
+	e->expected.l3 = e->mask.l3 = AF_INET;
+	e->expected.l4 = e->mask.l4 = IPPROTO_TCP;
+	e->expected.src.v4 = m->orig.dst.v4;
+	e->expected.dst.v4 = m->orig.src.v4;
+	e->expected.dport = htons(50000);
+	e->mask.src.v4 = e->mask.dst.v4 = 0xffffffff;
+	e->mask.dport = 0xffff;
+	e->timeout = 300;
+	strcpy(e->helper, "ftp");
+	e->have = EXP_H_MASTER | EXP_H_EXPECTED | EXP_H_MASK | EXP_H_PORTS |
+		  EXP_H_TIMEOUT | EXP_H_HELPER;
+}
+
+static size_t want_expevs;
+static bool enough_exp_events(void) { return R.nexpevs >= want_expevs; }
+
+static void expectations(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	struct ct m;
+	struct exp e;
+	char line[512];
+
+	(void)state;
+	d->conf->expectation_sync = true;
+	assert_int_equal(nl_open(d, &sink), 0);
+	b = kbatch_new(err_cb, &b);
+	master_ct(&m);
+	expectation(&e, &m);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &m, 0, NULL), 0);
+	assert_int_equal(kbatch_exp(b, KOP_EXP_CREATE, &e, 0), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	assert_int_equal(R.nerrs, 0);
+	want_expevs = 1;
+	assert_true(run_until(d, enough_exp_events, 5000));
+	assert_memory_equal(&R.expevs[0].expected, &e.expected, sizeof(e.expected));
+
+	assert_int_equal(nl_dump_exp(d), 0);
+	assert_int_equal(R.nexps, 1);
+	assert_memory_equal(&R.exps[0].master, &e.master, sizeof(e.master));
+	assert_memory_equal(&R.exps[0].expected, &e.expected, sizeof(e.expected));
+	assert_memory_equal(&R.exps[0].mask, &e.mask, sizeof(e.mask));
+	assert_string_equal(R.exps[0].helper, "ftp");
+	assert_true(R.exps[0].timeout <= 300 && R.exps[0].timeout > 250);
+	exp_snprintf(line, sizeof(line), &R.exps[0], OBJ_FMT_PLAIN);
+	assert_string_equal(line, "proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 "
+			    "mask-src=255.255.255.255 mask-dst=255.255.255.255 "
+			    "sport=0 dport=65535 master-src=10.0.0.1 "
+			    "master-dst=10.0.0.2 sport=40000 dport=21 class=0 "
+			    "helper=ftp");
+
+	/* Same again: EEXIST -> delete + create (a second NEW event), no
+	 * error. (The kernel takes the timeout from the helper policy.) */
+	assert_int_equal(kbatch_exp(b, KOP_EXP_CREATE, &e, 100), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	want_expevs = 2;
+	assert_true(run_until(d, enough_exp_events, 5000));
+	R.nexps = 0;
+	assert_int_equal(nl_dump_exp(d), 0);
+	assert_int_equal(R.nexps, 1);
+
+	assert_int_equal(kbatch_exp(b, KOP_EXP_DELETE, &e, 0), 0);
+	assert_int_equal(kbatch_exp(b, KOP_EXP_DELETE, &e, 0), 0); /* ENOENT: fine */
+	assert_int_equal(kbatch_flush(b), 0);
+	R.nexps = 0;
+	assert_int_equal(nl_dump_exp(d), 0);
+	assert_int_equal(R.nexps, 0);
+	assert_int_equal(R.nerrs, 0);
+	kbatch_free(b);
+	ctx_free(d);
+}
+
+static void retry_rules_and_errors(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	struct ct x, y, z, bad;
+	const struct ct *c;
+
+	(void)state;
+	assert_int_equal(nl_open(d, &sink), 0);
+	b = kbatch_new(err_cb, &b);
+	make_ct(&x, 6);
+	make_ct(&y, 8);
+	make_ct(&z, 12);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &x, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	/* Create again (EEXIST -> delete + create) with a new mark. */
+	x.mark = 777;
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &x, 0, NULL), 0);
+	/* Update of a missing entry creates it. */
+	assert_int_equal(kbatch_ct(b, KOP_CT_UPDATE, &y, 0, NULL), 0);
+	/* Deleting a missing entry is not an error. */
+	assert_int_equal(kbatch_ct(b, KOP_CT_DELETE, &z, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	assert_int_equal(R.nerrs, 0);
+	assert_int_equal(kbatch_ok(b), 3);
+
+	/* Without a timeout the kernel refuses the creation: reported. */
+	make_ct(&bad, 14);
+	bad.have &= ~CT_H_TIMEOUT;
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &bad, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(b), 1);
+	assert_int_equal(R.nerrs, 1);
+	assert_int_equal(R.errs[0], EINVAL);
+	assert_int_equal(R.err_stage[0], KST_CREATE);
+	assert_int_equal(kbatch_failed(b), 1);
+
+	assert_int_equal(nl_dump_ct(d), 0);
+	assert_int_equal(R.ndumps, 2);
+	c = find_dump(&x);
+	assert_non_null(c);
+	assert_int_equal(c->mark, 777);
+	assert_non_null(find_dump(&y));
+
+	/* nl_get_ct: found / not found. */
+	{
+		struct ct out;
+
+		memset(&out, 0, sizeof(out));
+		assert_int_equal(nl_get_ct(d, &y, &out), 1);
+		assert_int_equal(out.mark, y.mark);
+		ct_release(&out);
+		assert_int_equal(nl_get_ct(d, &z, &out), 0);
+	}
+	kbatch_free(b);
+	ctx_free(d);
+}
+
+static bool only_udp(const struct ct *ct, void *arg)
+{
+	(void)arg;
+	return ct->orig.l4 == IPPROTO_UDP;
+}
+
+static void flush_with_predicate(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	unsigned udp = 0;
+
+	(void)state;
+	b = kbatch_new(err_cb, &b);
+	create_many(b, 0, 60);
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+	for (unsigned i = 0; i < 60; i++) {
+		struct ct c;
+
+		make_ct(&c, i);
+		udp += c.orig.l4 == IPPROTO_UDP;
+	}
+	assert_int_equal(kernel_flush_ct(only_udp, NULL, NULL), udp);
+	assert_int_equal(nl_open(d, &sink), 0);
+	assert_int_equal(nl_dump_ct(d), 0);
+	assert_int_equal(R.ndumps, 60 - udp);
+	for (size_t i = 0; i < R.ndumps; i++)
+		assert_int_not_equal(R.dumps[i].orig.l4, IPPROTO_UDP);
+	ctx_free(d);
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
+
+	if (fd < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0)
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	close(fd);
+	return r;
+}
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(placeholder) };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(create_2000_and_dump_back, setup),
+		cmocka_unit_test_setup(events_and_origin, setup),
+		cmocka_unit_test_setup(overrun_resyncs, setup),
+		cmocka_unit_test_setup(expectations, setup),
+		cmocka_unit_test_setup(retry_rules_and_errors, setup),
+		cmocka_unit_test_setup(flush_with_predicate, setup),
+		cmocka_unit_test_setup(create_rate, setup),
+	};
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "test_kernel: needs root and network namespaces, skipped\n");
+		return 77;
+	}
+	lo_up();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
