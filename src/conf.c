@@ -110,11 +110,11 @@ void cy_path(struct cy_state *ps, const struct cy_tok *t, const char *key,
 	size_t len = strlen(t->s);
 
 	if (len >= size) {
-		cy_err(ps, t->line, "%s path is longer than %zu characters", key, size - 1);
+		cy_err(ps, t->line, "%s is longer than %zu characters", key, size - 1);
 		return;
 	}
 	if (len < 2) {
-		cy_err(ps, t->line, "%s path '%s' names no file", key, t->s);
+		cy_err(ps, t->line, "%s '%s' names no file", key, t->s);
 		return;
 	}
 	memcpy(dst, t->s, len + 1);

@@ -39,6 +39,7 @@ struct cy_state {
 	int         eofline;
 	const char *last_block_kw;
 	unsigned    depth_over;   /* braces beyond CY_DEPTH_MAX */
+	const char *closed;       /* block the last '}' closed */
 	bool        skipping;     /* after a syntax error: see lex.l skip() */
 	int         skip_line;
 	unsigned    skip_depth;
@@ -222,10 +223,10 @@ g_item	: T_HASHSIZE T_NUM	{ cy_num(ps, &$2, "HashSize", 0, CONF_HASH_MAX, &C->ha
 				snprintf(C->logfile, sizeof(C->logfile), "%s",
 					 "/var/log/conntrackd.log");
 		}
-	| T_LOGFILE T_PATH	{ cy_path(ps, &$2, "LogFile", C->logfile, sizeof(C->logfile)); }
+	| T_LOGFILE T_PATH	{ cy_path(ps, &$2, "LogFile path", C->logfile, sizeof(C->logfile)); }
 	| T_SYSLOG T_BOOL	{ cy_syslog(ps, &$2, true, false); }
 	| T_SYSLOG T_WORD	{ cy_syslog(ps, &$2, false, false); }
-	| T_LOCKFILE T_PATH	{ cy_path(ps, &$2, "LockFile", C->lockfile, sizeof(C->lockfile)); }
+	| T_LOCKFILE T_PATH	{ cy_path(ps, &$2, "LockFile path", C->lockfile, sizeof(C->lockfile)); }
 	| T_UNIX '{' unix_items '}'
 	| T_NLBUF T_NUM		{ cy_num(ps, &$2, "NetlinkBufferSize", 0, INT32_MAX, &C->nl_bufsize); }
 	| T_NLBUFMAX T_NUM	{ cy_num(ps, &$2, "NetlinkBufferSizeMaxGrowth", 0, INT32_MAX, &C->nl_bufsize_max); }
@@ -467,7 +468,7 @@ opt_item: T_TCPWIN T_BOOL		{ C->tcp_window_tracking = $2.n; }
 	| T_EXPSYNC '{'			{ cy_exp_set(ps, true); }
 	  exp_names '}'
 	| T_AUTHKEY T_PATH
-		{ cy_path(ps, &$2, "AuthKeyFile", C->auth_key_file, sizeof(C->auth_key_file)); }
+		{ cy_path(ps, &$2, "AuthKeyFile path", C->auth_key_file, sizeof(C->auth_key_file)); }
 	;
 
 exp_names
@@ -493,7 +494,7 @@ st_item	: T_LOGFILE T_BOOL
 					 "/var/log/conntrackd-stats.log");
 		}
 	| T_LOGFILE T_PATH
-		{ cy_path(ps, &$2, "stats LogFile", C->stats_logfile, sizeof(C->stats_logfile)); }
+		{ cy_path(ps, &$2, "stats LogFile path", C->stats_logfile, sizeof(C->stats_logfile)); }
 	| T_SYSLOG T_BOOL	{ cy_syslog(ps, &$2, true, true); }
 	| T_SYSLOG T_WORD	{ cy_syslog(ps, &$2, false, true); }
 	| T_RELIABLE T_BOOL	{ C->nl_events_reliable = $2.n; }
@@ -546,6 +547,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 	yysymbol_kind_t exp[YYNTOKENS], tok = yypcontext_token(ctx);
 	int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
 	const char *blk = ps->depth ? ps->blocks[ps->depth - 1] : NULL;
+	bool rbrace = strcmp(yysymbol_name(tok), "'}'") == 0;
 	bool item_pos = false, top_pos = false;
 	char text[sizeof(ps->tokbuf) + 4];
 
@@ -569,7 +571,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 			cy_err(ps, ps->tokline, "unexpected end of file");
 		return 0;
 	}
-	if (top_pos && ps->depth == 0 && strcmp(text, "}") == 0) {
+	/* The lexer has already popped the block this '}' meant to close. */
+	if (rbrace && ps->closed)
+		blk = ps->closed;
+	if (top_pos && ps->depth == 0 && rbrace && !ps->closed) {
 		cy_err(ps, ps->tokline, "syntax error at '}': no open block to close");
 		return 0;
 	}
@@ -588,6 +593,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 		else
 			cy_err(ps, ps->tokline, "syntax error at '%s' in %s block",
 			       text, blk);
+		return 0;
+	}
+	if ((n <= 0 || n > 4) && blk) {
+		cy_err(ps, ps->tokline, "syntax error at '%s' in %s block", text, blk);
 		return 0;
 	}
 	if (n <= 0 || n > 4) {
