@@ -21,8 +21,8 @@ def fail(code, msg):
 
 
 class Control:
-    def __init__(self, host, port):
-        self.sock = socket.create_connection((host, port), 5)
+    def __init__(self, host, port, src=None):
+        self.sock = socket.create_connection((host, port), 5, src)
         self.f = self.sock.makefile("rb")
 
     def resp(self):
@@ -60,10 +60,13 @@ def main():
     ap.add_argument("--go", required=True)
     ap.add_argument("--timeout", type=float, default=4.0)
     ap.add_argument("--wait", type=float, default=300.0)
+    ap.add_argument("--bind", default="", help="source address of the control connection")
+    ap.add_argument("--sport", type=int, default=0, help="fixed source port")
     a = ap.parse_args()
+    src = (a.bind, a.sport) if (a.bind or a.sport) else None
 
     try:
-        c = Control(a.host, a.port)
+        c = Control(a.host, a.port, src)
         c.sock.settimeout(a.wait)
         code, line = c.resp()
         if code != "220":

@@ -9,6 +9,7 @@ import argparse
 import socket
 import socketserver
 import sys
+import threading
 
 DATA_TIMEOUT = 10.0
 
@@ -69,7 +70,8 @@ class Handler(socketserver.StreamRequestHandler):
             self.pasv.close()
         host = self.connection.getsockname()[0]
         self.pasv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.pasv.bind((host, 0))
+        self.pasv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.pasv.bind((host, next_pasv_port()))
         self.pasv.listen(1)
         port = self.pasv.getsockname()[1]
         self.port_addr = None
@@ -122,6 +124,17 @@ class Handler(socketserver.StreamRequestHandler):
     do_NLST = do_LIST
 
 
+def next_pasv_port():
+    """0 (kernel's choice) unless --pasv-base: then base, base+1, ... so
+    that two runs of the same pattern produce the same expectations."""
+    global PASV_NEXT
+    with PASV_LOCK:
+        if not PASV_NEXT:
+            return 0
+        PASV_NEXT += 1
+        return PASV_NEXT - 1
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -137,12 +150,17 @@ def main():
     ap.add_argument("--bind", default="0.0.0.0")
     ap.add_argument("--port", type=int, default=21)
     ap.add_argument("--mark", default="ctd-harness-listing")
+    ap.add_argument("--pasv-base", type=int, default=0)
     a = ap.parse_args()
     MARK = a.mark
+    global PASV_NEXT
+    PASV_NEXT = a.pasv_base
     with Server((a.bind, a.port), Handler) as srv:
         srv.serve_forever()
 
 
 MARK = ""
+PASV_NEXT = 0
+PASV_LOCK = threading.Lock()
 if __name__ == "__main__":
     main()

@@ -200,18 +200,26 @@ topo_up() {
 	wait_until 10 reach server $VIP_B 9 || { echo "topology: server cannot reach $VIP_B" >&2; return 1; }
 }
 
-# single_fw_up: only the fw1 namespace with its sync link (a veth whose
-# peer stays in the same namespace), for daemon tests without traffic.
+# single_fw_up [FW]: only that firewall's namespace (default fw1) with its
+# sync link (a veth whose peer stays in the same namespace), for daemon
+# tests that need no forwarding.
 single_fw_up() {
+	local fw=${1:-fw1} ns
+	ns=$(ns_of "$fw")
 	[ -n "$T" ] || lib_init
-	ip netns add "$NS_FW1" || return 1
-	ip -n "$NS_FW1" link set lo up
-	ip -n "$NS_FW1" link add sync0 type veth peer name sync0p
-	ip -n "$NS_FW1" addr add $FW1_S/24 dev sync0
-	ip -n "$NS_FW1" addr add $FW2_S/24 dev sync0p
-	ip -n "$NS_FW1" link set sync0 up
-	ip -n "$NS_FW1" link set sync0p up
-	ip -n "$NS_FW1" route add 224.0.0.0/4 dev sync0
+	ip netns add "$ns" || return 1
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add sync0 type veth peer name sync0p
+	if [ "$fw" = fw1 ]; then
+		ip -n "$ns" addr add $FW1_S/24 dev sync0
+		ip -n "$ns" addr add $FW2_S/24 dev sync0p
+	else
+		ip -n "$ns" addr add $FW2_S/24 dev sync0
+		ip -n "$ns" addr add $FW1_S/24 dev sync0p
+	fi
+	ip -n "$ns" link set sync0 up
+	ip -n "$ns" link set sync0p up
+	ip -n "$ns" route add 224.0.0.0/4 dev sync0
 	TOPO_IS_UP=1
 }
 
@@ -370,17 +378,22 @@ strip_active() { sed -e 's/ \[active since [0-9]*s\]$//' | sort; }
 # server through the floating gateway, PASV (or PORT) done and kept open;
 # sets FTP_PORT to the announced data port.  Not for $(...): it starts a
 # background client that later calls need.
+# The FTP helpers default to the four-namespace topology; single-namespace
+# tests set FTP_SRV_NS, FTP_CLI_NS, FTP_SRV_IP, and per session FTP_BIND,
+# FTP_SPORT; FTP_PASV_BASE makes the PASV ports deterministic.
 ftp_server_start() {
-	nsx server python3 "$LIB_DIR/ftp_server.py" --bind $SERVER_IP --port 21 \
-		--mark "$FTP_MARK" >>"$T/ftp_server.log" 2>&1 &
+	local ns=${FTP_SRV_NS:-server} ip=${FTP_SRV_IP:-$SERVER_IP}
+	nsx "$ns" python3 "$LIB_DIR/ftp_server.py" --bind "$ip" --port 21 \
+		--mark "$FTP_MARK" --pasv-base "${FTP_PASV_BASE:-0}" >>"$T/ftp_server-$ns.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_until 5 nsx server python3 -c "import socket; socket.create_connection(('$SERVER_IP',21),1).close()"
+	wait_until 5 nsx "$ns" python3 -c "import socket; socket.create_connection(('$ip',21),1).close()"
 }
 
 ftp_session_open() {
 	local tag=${1:-s1} mode=${2:-pasv}
 	rm -f "$T/ftp-$tag".*
-	nsx client python3 "$LIB_DIR/ftp_client.py" --host $SERVER_IP --port 21 \
+	nsx "${FTP_CLI_NS:-client}" python3 "$LIB_DIR/ftp_client.py" --host "${FTP_SRV_IP:-$SERVER_IP}" --port 21 \
+		--bind "${FTP_BIND:-}" --sport "${FTP_SPORT:-0}" \
 		--mode "$mode" --ready "$T/ftp-$tag.port" --go "$T/ftp-$tag.go" \
 		--timeout "${FTP_DATA_TIMEOUT:-4}" >"$T/ftp-$tag.out" 2>"$T/ftp-$tag.err" &
 	eval "FTP_PID_$tag=$!"
