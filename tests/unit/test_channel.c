@@ -786,6 +786,41 @@ static void test_rbuf_splits(void **state)
 	free(s);
 }
 
+struct dgram_want { struct side *s; unsigned n; };
+
+static bool got_dgrams(void *arg)
+{
+	struct dgram_want *w = arg;
+
+	return w->s->ndgrams >= w->n;
+}
+
+/* A flood on one channel cannot starve the rest of the loop. */
+static void test_iteration_limit(void **state)
+{
+	struct side a, b;
+	struct dgram_want w = { &b, 1 };
+	unsigned i;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	b.conf->event_iteration_limit = 2;
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3794);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3794);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	for (i = 0; i < 6; i++)
+		send_msgs(&a, i, 1, 8, true);
+	assert_true(pump(got_dgrams, &w, 3000));
+	assert_true(b.ndgrams <= 2);
+	w.n = 6;
+	assert_true(pump(got_dgrams, &w, 3000));
+	check_seqs(&b, 0, 6, 8);
+	side_close(&a);
+	side_close(&b);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -923,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_mcast_ipv6),
 		cmocka_unit_test(test_udp_ipv6),
 		cmocka_unit_test(test_follow_peer),
+		cmocka_unit_test(test_iteration_limit),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_open_errors),
 	};
