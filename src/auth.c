@@ -1,0 +1,202 @@
+/*
+ * HMAC-SHA-256 datagram trailer (doc/auth.md).
+ *
+ *   ... sync messages ... | magic | key id | counter | HMAC(key, all before)
+ *                           BE32    BE32     BE64      32 bytes
+ *
+ * The MAC covers the messages and the trailer header, so neither the key
+ * id nor the counter can be changed. The replay window is only updated
+ * after the MAC has been verified.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "auth.h"
+
+#define HDR_LEN (AUTH_TRAILER_LEN - AUTH_MAC_LEN)
+
+static void
+wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+void
+auth_init(struct auth_ctx *a, uint64_t now_us)
+{
+	memset(a, 0, sizeof(*a));
+	a->counter = now_us;
+}
+
+int
+auth_add_key(struct auth_ctx *a, uint32_t id, const void *key, size_t len)
+{
+	struct auth_key *k;
+	unsigned i;
+
+	if (len == 0 || len > AUTH_KEY_MAX)
+		return -1;
+	for (i = 0; i < a->nkeys; i++)
+		if (a->keys[i].id == id)
+			return -1;
+	if (a->nkeys == AUTH_KEYS_MAX)
+		return -1;
+	k = &a->keys[a->nkeys++];
+	k->id = id;
+	k->len = len;
+	memcpy(k->key, key, len);
+	return 0;
+}
+
+int
+auth_use_key(struct auth_ctx *a, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < a->nkeys; i++)
+		if (a->keys[i].id == id) {
+			a->tx = i;
+			return 0;
+		}
+	return -1;
+}
+
+static const struct auth_key *
+find_key(const struct auth_ctx *a, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < a->nkeys; i++)
+		if (a->keys[i].id == id)
+			return &a->keys[i];
+	return NULL;
+}
+
+static int
+mac(const struct auth_key *k, const uint8_t *data, size_t len,
+    uint8_t out[AUTH_MAC_LEN])
+{
+	unsigned int n = 0;
+
+	if (HMAC(EVP_sha256(), k->key, k->len, data, len, out, &n) == NULL ||
+	    n != AUTH_MAC_LEN)
+		return -1;
+	return 0;
+}
+
+int
+auth_sign(struct auth_ctx *a, uint8_t *buf, size_t len, size_t cap)
+{
+	const struct auth_key *k;
+	uint8_t *t;
+
+	if (a->nkeys == 0 || cap < AUTH_TRAILER_LEN ||
+	    len > cap - AUTH_TRAILER_LEN)
+		return -1;
+	k = &a->keys[a->tx];
+	t = buf + len;
+	a->counter++;
+	wr32(t, AUTH_MAGIC);
+	wr32(t + 4, k->id);
+	wr32(t + 8, a->counter >> 32);
+	wr32(t + 12, a->counter);
+	if (mac(k, buf, len + HDR_LEN, t + HDR_LEN) < 0)
+		return -1;
+	return len + AUTH_TRAILER_LEN;
+}
+
+/* Window test without side effects; see replay_mark. */
+static enum auth_result
+replay_check(const struct auth_replay *r, uint64_t c)
+{
+	uint64_t d;
+
+	if (!r->seen || c > r->top)
+		return AUTH_OK;
+	d = r->top - c;
+	if (d >= AUTH_WINDOW)
+		return AUTH_TOO_OLD;
+	return (r->mask >> d) & 1 ? AUTH_REPLAY : AUTH_OK;
+}
+
+static void
+replay_mark(struct auth_replay *r, uint64_t c)
+{
+	uint64_t d;
+
+	if (!r->seen) {
+		r->seen = true;
+		r->top = c;
+		r->mask = 1;
+	} else if (c > r->top) {
+		d = c - r->top;
+		r->mask = d >= AUTH_WINDOW ? 1 : (r->mask << d) | 1;
+		r->top = c;
+	} else {
+		r->mask |= (uint64_t)1 << (r->top - c);
+	}
+}
+
+enum auth_result
+auth_verify(const struct auth_ctx *a, struct auth_replay *r,
+    const uint8_t *buf, size_t len, size_t *payload_len)
+{
+	const struct auth_key *k;
+	const uint8_t *t;
+	uint8_t want[AUTH_MAC_LEN];
+	uint64_t c;
+	enum auth_result res;
+
+	if (len < AUTH_TRAILER_LEN)
+		return AUTH_NO_TRAILER;
+	t = buf + len - AUTH_TRAILER_LEN;
+	if (rd32(t) != AUTH_MAGIC)
+		return AUTH_NO_TRAILER;
+	if ((k = find_key(a, rd32(t + 4))) == NULL)
+		return AUTH_UNKNOWN_KEY;
+	if (mac(k, buf, len - AUTH_MAC_LEN, want) < 0)
+		return AUTH_ERROR;
+	if (CRYPTO_memcmp(want, t + HDR_LEN, AUTH_MAC_LEN) != 0)
+		return AUTH_BAD_MAC;
+	c = (uint64_t)rd32(t + 8) << 32 | rd32(t + 12);
+	if ((res = replay_check(r, c)) != AUTH_OK)
+		return res;
+	replay_mark(r, c);
+	*payload_len = len - AUTH_TRAILER_LEN;
+	return AUTH_OK;
+}
+
+const char *
+auth_strerror(enum auth_result res)
+{
+	switch (res) {
+	case AUTH_OK:
+		return "authenticated";
+	case AUTH_NO_TRAILER:
+		return "no authentication trailer";
+	case AUTH_UNKNOWN_KEY:
+		return "unknown key id";
+	case AUTH_BAD_MAC:
+		return "bad HMAC (wrong key or altered datagram)";
+	case AUTH_REPLAY:
+		return "replayed datagram (counter already seen)";
+	case AUTH_TOO_OLD:
+		return "counter older than the replay window";
+	case AUTH_ERROR:
+		return "libcrypto failure";
+	}
+	return "unknown authentication result";
+}
