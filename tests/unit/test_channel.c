@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -821,6 +823,74 @@ static void test_iteration_limit(void **state)
 	side_close(&b);
 }
 
+/* Packet socket on `ifname` in namespace ns: sees the datagrams as sent. */
+static int capture_open(int ns, const char *ifname)
+{
+	struct sockaddr_ll sll;
+	int fd;
+
+	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_IP));
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_IP);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	assert_true(fd >= 0 && sll.sll_ifindex > 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	assert_int_equal(setns(ns_a, CLONE_NEWNET), 0);
+	return fd;
+}
+
+/* UDP checksum field of the first incoming datagram to `port`, or -1. */
+static int capture_csum(int fd, uint16_t port)
+{
+	uint8_t pkt[2048];
+	struct sockaddr_ll from;
+	socklen_t fl = sizeof(from);
+	ssize_t n;
+
+	while ((n = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &fl)) > 0) {
+		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
+
+		fl = sizeof(from);
+		if (from.sll_pkttype == PACKET_OUTGOING || (size_t)n < ihl + 8 ||
+		    pkt[9] != IPPROTO_UDP || (pkt[ihl + 2] << 8 | pkt[ihl + 3]) != port)
+			continue;
+		return pkt[ihl + 6] << 8 | pkt[ihl + 7];
+	}
+	return -1;
+}
+
+/* `Checksum off` sends IPv4 datagrams with a zero UDP checksum; `on` does not. */
+static void test_checksum_option(void **state)
+{
+	struct side a, b;
+	int cap_b, cap_a, csum;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3795);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3795);
+	a.conf->channels[0].checksum = false;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	cap_b = capture_open(ns_b, "cb0");
+	cap_a = capture_open(ns_a, "ca0");
+
+	send_msgs(&a, 1, 1, 8, true);
+	assert_true(wait_msgs(&b, 1, 3000));
+	assert_int_equal(capture_csum(cap_b, 3795), 0);
+	send_msgs(&b, 2, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	csum = capture_csum(cap_a, 3795);
+	assert_true(csum > 0);
+	close(cap_a);
+	close(cap_b);
+	side_close(&a);
+	side_close(&b);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -959,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_udp_ipv6),
 		cmocka_unit_test(test_follow_peer),
 		cmocka_unit_test(test_iteration_limit),
+		cmocka_unit_test(test_checksum_option),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_open_errors),
 	};
