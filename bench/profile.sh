@@ -54,6 +54,10 @@ prof() {
 	echo "---- $IMPL $name: top symbols"
 	perf report -q -i "$WORK/$name.data" --no-children --sort dso,sym \
 		-g none 2>/dev/null | grep -v '^$' | head -25
+	echo "---- $IMPL $name: inclusive (children), syscall/kernel paths"
+	perf report -q -i "$WORK/$name.data" --children --sort sym -g none \
+		2>/dev/null | grep -E 'sys_|ctnetlink_|netlink_|nf_conntrack_|page_fault|clear_page|udp' \
+		| head -15
 	echo
 }
 

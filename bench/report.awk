@@ -4,7 +4,7 @@ BEGIN {
 	nk = split("create_rate paced_lag_s paced_lost paced_overruns " \
 		"cpu_tx_us cpu_rx_us rss_int_B rss_ext_B dump_i_lps dump_e_lps " \
 		"resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
-		"commit_vs_kernel burst_inject_rate burst_lag_s burst_lost " \
+		"commit_vs_kernel commit_vs_listened burst_inject_rate burst_lag_s burst_lost " \
 		"burst_overruns exp_masters_lag_s exp_in_peer_cache " \
 		"commit_exp_rate commit_exp_in_kernel", order, " ")
 	lab["create_rate"] = "kernel batched create rate (/s)|higher"
@@ -23,6 +23,7 @@ BEGIN {
 	lab["commit_ct_rate"] = "-c ct commit rate, kernel-verified (/s)|higher"
 	lab["commit_ct_in_kernel"] = "-c ct: entries in peer kernel|higher"
 	lab["commit_vs_kernel"] = "-c ct rate / kernel create rate (%)|higher"
+	lab["commit_vs_listened"] = "-c ct rate / burst injection rate (%)|higher"
 	lab["burst_inject_rate"] = "burst: injection rate (/s)|higher"
 	lab["burst_lag_s"] = "burst: peer complete after burst end (s)|lower"
 	lab["burst_lost"] = "burst: events lost|lower"
@@ -46,6 +47,9 @@ END {
 			c = v[i, n, "commit_ct_rate"]
 			if (num(c) && num(kr) && kr > 0)
 				v[i, n, "commit_vs_kernel"] = sprintf("%.0f", 100 * c / kr)
+			b = v[i, n, "burst_inject_rate"]
+			if (num(c) && num(b) && b > 0)
+				v[i, n, "commit_vs_listened"] = sprintf("%.0f", 100 * c / b)
 		}
 		printf "\n== N=%s\n", n
 		printf "%-48s %14s %14s %9s  %s\n", "metric", "ours", "theirs",
