@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,11 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <arpa/inet.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "ctd.h"
@@ -652,6 +656,137 @@ static void flush_with_predicate(void **state)
 	ctx_free(d);
 }
 
+/*
+ * Byte-exact dump lines: Debian's conntrackd 1.4.7 started in our namespace
+ * caches the same kernel table; its -i / -i expect lines (minus the
+ * "[active since]" suffix) must equal ours.
+ */
+#define REF_DAEMON "/usr/sbin/conntrackd"
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lines of `cmd`, suffix stripped, sync traffic on lo left out. */
+static size_t run_lines(const char *cmd, char **out, size_t max)
+{
+	FILE *f = popen(cmd, "r");
+	char line[2048];
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, " [active since");
+
+		if (p)
+			*p = '\0';
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0] || strstr(line, "127.0.0."))
+			continue;
+		out[n++] = strdup(line);
+	}
+	pclose(f);
+	return n;
+}
+
+static void matches_conntrackd_147(void **state)
+{
+	char dir[] = "/tmp/test_kernel.XXXXXX", conf[300], sock[300], cmd[700];
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	char *ref[64], *ours[64], *refe[8], line[1024];
+	size_t nref, nours = 0, nrefe;
+	struct ct m;
+	struct exp e;
+	uint64_t end;
+	pid_t pid;
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (access(REF_DAEMON, X_OK) != 0)
+		skip();
+	b = kbatch_new(err_cb, &b);
+	create_many(b, 0, 40);
+	master_ct(&m);
+	expectation(&e, &m);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &m, 0, NULL), 0);
+	assert_int_equal(kbatch_exp(b, KOP_EXP_CREATE, &e, 0), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/ctd.conf", dir);
+	snprintf(sock, sizeof(sock), "%s/ctd.sock", dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "General {\n LockFile %s/lock\n UNIX { Path %s }\n Systemd off\n"
+		"}\nSync {\n Mode FTFW { }\n UDP {\n  IPv4_address 127.0.0.1\n"
+		"  IPv4_Destination_Address 127.0.0.2\n  Port 3799\n  Interface lo\n"
+		" }\n Options { ExpectationSync on }\n}\n", dir, sock);
+	fclose(f);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(REF_DAEMON, "conntrackd", "-C", conf, (char *)NULL);
+		_exit(127);
+	}
+	end = ev_now_ms() + 5000;
+	while (access(sock, F_OK) != 0 && ev_now_ms() < end)
+		ev_run_once(d->loop, 20);
+	assert_int_equal(access(sock, F_OK), 0);
+
+	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s -i", conf);
+	nref = run_lines(cmd, ref, 64);
+	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s -i expect", conf);
+	nrefe = run_lines(cmd, refe, 8);
+	kill(pid, SIGTERM);
+	end = ev_now_ms() + 5000;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (ev_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			break;
+		}
+		ev_run_once(d->loop, 20);
+	}
+	unlink(conf);
+	snprintf(cmd, sizeof(cmd), "%s/lock", dir);
+	unlink(cmd);
+	unlink(sock);
+	rmdir(dir);
+
+	assert_int_equal(nl_open(d, &sink), 0);
+	assert_int_equal(nl_dump_ct(d), 0);
+	for (size_t i = 0; i < R.ndumps; i++) {
+		ct_snprintf(line, sizeof(line), &R.dumps[i], OBJ_FMT_PLAIN);
+		if (!strstr(line, "127.0.0."))
+			ours[nours++] = strdup(line);
+	}
+	assert_int_equal(nref, 41);
+	assert_int_equal(nours, nref);
+	qsort(ref, nref, sizeof(ref[0]), cmp_str);
+	qsort(ours, nours, sizeof(ours[0]), cmp_str);
+	for (size_t i = 0; i < nref; i++) {
+		assert_string_equal(ours[i], ref[i]);
+		free(ours[i]);
+		free(ref[i]);
+	}
+
+	assert_int_equal(nl_dump_exp(d), 0);
+	assert_int_equal(nrefe, 1);
+	assert_int_equal(R.nexps, 1);
+	exp_snprintf(line, sizeof(line), &R.exps[0], OBJ_FMT_PLAIN);
+	assert_string_equal(line, refe[0]);
+	free(refe[0]);
+	ctx_free(d);
+}
+
 static int lo_up(void)
 {
 	struct ifreq ifr;
@@ -678,6 +813,7 @@ int main(void)
 		cmocka_unit_test_setup(expectations, setup),
 		cmocka_unit_test_setup(retry_rules_and_errors, setup),
 		cmocka_unit_test_setup(flush_with_predicate, setup),
+		cmocka_unit_test_setup(matches_conntrackd_147, setup),
 		cmocka_unit_test_setup(create_rate, setup),
 	};
 
