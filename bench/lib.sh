@@ -100,7 +100,7 @@ Sync {
 General {
 	HashSize $HASHSIZE
 	HashLimit $HASHLIMIT
-	LogFile $WORK/$1.log
+	LogFile $WORK/$1.$IMPL.log
 	Syslog off
 	LockFile $WORK/$1.lock
 	UNIX {

@@ -21,6 +21,7 @@ SIZES="10000 50000 200000"
 E=4000
 PACED_RATE=50000
 DEADLINE=45		# 1.4.7 needs ~30 s after an overrun (resync timer)
+COMMIT_GRACE=5		# after -c returns, how long to wait for the kernel count
 THEIRS=/usr/sbin/conntrackd
 OURS=${CTD_OURS:-$REPO/build/src/conntrackd}
 SCHED=${BENCH_SCHED-chrt -r 99}
@@ -62,8 +63,6 @@ trap 'exit 1' INT TERM
 
 build_inject
 ns_setup
-gen_conf fw1 192.168.77.1 192.168.77.2
-gen_conf fw2 192.168.77.2 192.168.77.1
 : >"$WORK/results.raw"
 NOTES=""
 note() { NOTES="$NOTES$*"$'\n'; log "bench: $*"; }
@@ -81,6 +80,12 @@ if [ -x "$OURS" ]; then
 else
 	note "ours: $OURS not found (build it, or set CTD_OURS=path); skipped"
 fi
+
+# Same files for both daemons, except each keeps its own log.
+gen_confs() {
+	gen_conf fw1 192.168.77.1 192.168.77.2
+	gen_conf fw2 192.168.77.2 192.168.77.1
+}
 
 # ---- scenarios; each returns non-zero if it could not run ---------------
 
@@ -153,7 +158,8 @@ commit_ct() {
 	cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count)
 	cnt=${cnt#ct=}; cnt=${cnt%% *}
 	if [ "$cnt" -lt "$n" ] 2>/dev/null; then
-		cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count -w "$n" -T "$DEADLINE")
+		# The client has returned: anything still missing is late, not slow.
+		cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count -w "$n" -T "$COMMIT_GRACE")
 		t1=$(now)
 		cnt=${cnt#ct=}; cnt=${cnt%% *}
 	fi
@@ -162,6 +168,7 @@ commit_ct() {
 		result commit_ct_rate "$(div "$n" "$(elapsed "$t0" "$t1")" %.0f)"
 	else
 		result commit_ct_rate "incomplete"
+		note "$IMPL N=$n: -c ct left $cnt/$n in the kernel; $(first_error "$side")"
 	fi
 }
 
@@ -190,7 +197,7 @@ scen_exp() {
 	done
 	result exp_in_peer_cache "$cnt"
 	ctl fw2 -c ct >/dev/null 2>&1
-	ip netns exec "$NS2" "$INJECT" count -w "$e" -T "$DEADLINE" >/dev/null
+	ip netns exec "$NS2" "$INJECT" count -w "$e" -T "$COMMIT_GRACE" >/dev/null
 	t0=$(now)
 	ctl fw2 -c expect >/dev/null 2>&1
 	t1=$(now)
@@ -201,7 +208,15 @@ scen_exp() {
 		result commit_exp_rate "$(div "$e" "$(elapsed "$t0" "$t1")" %.0f)"
 	else
 		result commit_exp_rate "incomplete"
+		note "$IMPL: -c expect left $cnt/$e in the kernel; $(first_error fw2)"
 	fi
+}
+
+# first_error SIDE: the daemon's last logged error, to explain a failure.
+first_error() {
+	local l
+	l=$(grep -E '\[ERROR\]|\[WARNING\]' "$WORK/$1.$IMPL.log" 2>/dev/null | tail -1)
+	echo "${l:+$1 log: ${l#*] }}"
 }
 
 # A daemon that died mid-scenario makes its figures meaningless: say so.
@@ -220,6 +235,7 @@ check_alive() {
 # run_impl IMPL BIN N: all scenarios for one daemon and one size.
 run_impl() {
 	IMPL=$1 BIN=$2 CUR_N=$3
+	gen_confs
 	log "bench: $IMPL N=$CUR_N"
 	scen_paced "$CUR_N" && scen_burst "$CUR_N"
 	local rc=$?
@@ -236,9 +252,14 @@ for n in $SIZES; do
 		continue
 	fi
 	CUR_N=$n IMPL=kernel
-	k=$(ip netns exec "$NS1" "$INJECT" rate -n "$n" | head -1) \
-		|| fail "kernel create-rate measurement failed: $k"
-	result create_rate "$(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
+	# Median of three: single measurements vary by up to 2x on this VM.
+	rates=""
+	for i in 1 2 3; do
+		k=$(ip netns exec "$NS1" "$INJECT" rate -n "$n" | head -1) \
+			|| fail "kernel create-rate measurement failed: $k"
+		rates="$rates $(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
+	done
+	result create_rate "$(tr ' ' '\n' <<<"$rates" | grep . | sort -n | sed -n 2p)"
 	run_impl theirs "$THEIRS" "$n" \
 		|| fail "conntrackd 1.4.7 scenario N=$n could not run (see $WORK)"
 	if [[ " $IMPLS " == *" ours "* ]]; then
@@ -248,6 +269,7 @@ done
 CUR_N=E=$E
 run_impl_exp() {
 	IMPL=$1 BIN=$2
+	gen_confs
 	scen_exp "$E"
 	local rc=$?
 	check_alive
