@@ -71,5 +71,10 @@ int  nl_filter_attach(const struct ctd *d, int fd);
 int  nl_get_ct(struct ctd *d, const struct ct *key, struct ct *out);
 
 const struct nl_stats *nl_stats(const struct ctd *d);
+/* For -s runtime: callers of kernel_flush_ct() (-F, -t) and of a plain
+ * nl_dump_ct() resync (-R) report them here ("flush kernel table",
+ * "resync with kernel table"); nl_resync_now() counts itself. */
+void nl_note_flush(struct ctd *d);
+void nl_note_resync(struct ctd *d);
 
 #endif

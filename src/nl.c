@@ -552,3 +552,15 @@ const struct nl_stats *nl_stats(const struct ctd *d)
 {
 	return d->nl ? &d->nl->st : &zero_stats;
 }
+
+void nl_note_flush(struct ctd *d)
+{
+	if (d->nl)
+		d->nl->st.flushes++;
+}
+
+void nl_note_resync(struct ctd *d)
+{
+	if (d->nl)
+		d->nl->st.resyncs++;
+}
