@@ -151,11 +151,14 @@ def main():
     ap.add_argument("--port", type=int, default=21)
     ap.add_argument("--mark", default="ctd-harness-listing")
     ap.add_argument("--pasv-base", type=int, default=0)
+    ap.add_argument("--ready", help="file created once listening")
     a = ap.parse_args()
     MARK = a.mark
     global PASV_NEXT
     PASV_NEXT = a.pasv_base
     with Server((a.bind, a.port), Handler) as srv:
+        if a.ready:
+            open(a.ready, "w").close()
         srv.serve_forever()
 
 

@@ -383,10 +383,14 @@ strip_active() { sed -e 's/ \[active since [0-9]*s\]$//' | sort; }
 # FTP_SPORT; FTP_PASV_BASE makes the PASV ports deterministic.
 ftp_server_start() {
 	local ns=${FTP_SRV_NS:-server} ip=${FTP_SRV_IP:-$SERVER_IP}
+	# readiness by file, not by a probe connection (that would add a
+	# conntrack entry with a random port to the tables under test)
+	rm -f "$T/ftp_server-$ns.ready"
 	nsx "$ns" python3 "$LIB_DIR/ftp_server.py" --bind "$ip" --port 21 \
-		--mark "$FTP_MARK" --pasv-base "${FTP_PASV_BASE:-0}" >>"$T/ftp_server-$ns.log" 2>&1 &
+		--mark "$FTP_MARK" --pasv-base "${FTP_PASV_BASE:-0}" \
+		--ready "$T/ftp_server-$ns.ready" >>"$T/ftp_server-$ns.log" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_until 5 nsx "$ns" python3 -c "import socket; socket.create_connection(('$ip',21),1).close()"
+	wait_until 5 test -e "$T/ftp_server-$ns.ready"
 }
 
 ftp_session_open() {
@@ -396,7 +400,7 @@ ftp_session_open() {
 		--bind "${FTP_BIND:-}" --sport "${FTP_SPORT:-0}" \
 		--mode "$mode" --ready "$T/ftp-$tag.port" --go "$T/ftp-$tag.go" \
 		--timeout "${FTP_DATA_TIMEOUT:-4}" >"$T/ftp-$tag.out" 2>"$T/ftp-$tag.err" &
-	eval "FTP_PID_$tag=$!"
+	eval "FTP_PID_${tag//[^A-Za-z0-9_]/_}=$!"
 	PIDS="$PIDS $!"
 	if ! wait_until 10 test -s "$T/ftp-$tag.port"; then
 		echo "ftp_session_open: no PASV reply; client said: $(cat "$T/ftp-$tag.err")" >&2
@@ -408,7 +412,7 @@ ftp_session_open() {
 # ftp_data_connect [TAG]: open the data connection and expect the listing.
 ftp_data_connect() {
 	local tag=${1:-s1} pid
-	eval "pid=\$FTP_PID_$tag"
+	eval "pid=\$FTP_PID_${tag//[^A-Za-z0-9_]/_}"
 	touch "$T/ftp-$tag.go"
 	wait_until $(( ${FTP_DATA_TIMEOUT:-4} + 8 )) bash -c "! kill -0 $pid"
 	wait "$pid" 2>/dev/null
