@@ -30,7 +30,7 @@
 #endif
 #define KB_MSG_ROOM     (8 * 1024)      /* worst case for one request */
 #define KB_RCVBUF       (16 * 1024 * 1024)
-#define KB_ACK_WAIT_MS  5000
+#define KB_ACK_WAIT_MS  1000
 #define KB_RBUFSZ       (64 * 1024)
 /*
  * The kernel answers a failed request whether or not it asked for an ACK,

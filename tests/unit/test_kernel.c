@@ -434,6 +434,63 @@ static void events_and_origin(void **state)
 
 static bool resynced(void) { return R.dones >= 1; }
 
+static void polling_mode(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	uint64_t t0;
+
+	(void)state;
+	d->conf->poll_secs = 1;
+	assert_int_equal(nl_open(d, &sink), 0);
+	b = kbatch_new(err_cb, &b);
+	create_many(b, 0, 10);
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+	t0 = ev_now_ms();
+	assert_true(run_until(d, resynced, 3000));
+	assert_true(ev_now_ms() - t0 >= 500);   /* after PollSecs, not at once */
+	assert_int_equal(R.nevs, 0);            /* no event socket */
+	assert_int_equal(R.ndumps, 10);
+	assert_int_equal(nl_stats(d)->resyncs, 1);
+	ctx_free(d);
+}
+
+static void kernel_space_filter(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	struct ct t, u;
+
+	(void)state;
+	d->conf->filter.present = true;
+	d->conf->filter.kernelspace = true;
+	d->conf->filter.proto_policy = FILTER_ACCEPT;
+	d->conf->filter.protos[IPPROTO_UDP] = 1;
+	assert_int_equal(nl_open(d, &sink), 0);
+	b = kbatch_new(err_cb, &b);
+	make_ct(&t, 0);         /* tcp */
+	make_ct(&u, 2);         /* udp */
+	assert_int_equal(t.orig.l4, IPPROTO_TCP);
+	assert_int_equal(u.orig.l4, IPPROTO_UDP);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &t, 0, NULL), 0);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &u, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+	want_evs = 1;
+	assert_true(run_until(d, enough_events, 5000));
+	ev_run_once(d->loop, 200);
+	assert_int_equal(R.nevs, 1);
+	assert_int_equal(R.evs[0].ct.orig.l4, IPPROTO_UDP);
+	/* The TCP event never reached user space: the BPF program dropped it. */
+	assert_int_equal(nl_stats(d)->events_received, 1);
+	assert_int_equal(nl_stats(d)->events_filtered, 0);
+	/* Dumps are filtered in user space. */
+	assert_int_equal(nl_dump_ct(d), 0);
+	assert_int_equal(R.ndumps, 1);
+	ctx_free(d);
+}
+
 static void overrun_resyncs(void **state)
 {
 	struct ctd *d = ctx_new();
@@ -810,6 +867,8 @@ int main(void)
 		cmocka_unit_test_setup(create_2000_and_dump_back, setup),
 		cmocka_unit_test_setup(events_and_origin, setup),
 		cmocka_unit_test_setup(overrun_resyncs, setup),
+		cmocka_unit_test_setup(polling_mode, setup),
+		cmocka_unit_test_setup(kernel_space_filter, setup),
 		cmocka_unit_test_setup(expectations, setup),
 		cmocka_unit_test_setup(retry_rules_and_errors, setup),
 		cmocka_unit_test_setup(flush_with_predicate, setup),
