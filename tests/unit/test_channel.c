@@ -891,6 +891,73 @@ static void test_checksum_option(void **state)
 	side_close(&b);
 }
 
+static bool errq_empty(void *arg)
+{
+	uint64_t cur, max, nospace;
+
+	chanset_errq_stats(arg, &cur, &max, &nospace);
+	return cur == 0;
+}
+
+/*
+ * A burst larger than the socket buffers while the peer is not reading:
+ * sends would block, chunks (one partly sent) wait in the error queue and
+ * drain when the socket is writable. With a short queue, whole chunks are
+ * dropped and counted, but the stream the peer sees stays well formed.
+ */
+static void tcp_burst(unsigned qlen, bool expect_drops)
+{
+	struct side a, b;
+	struct tcp_pair p = { &a, &b };
+	uint64_t cur, max, nospace;
+	unsigned i;
+
+	/* Jumbo MTU: a chunk (two 4000-byte messages) exceeds the send buffer. */
+	assert_int_equal(sh("ip link set ca0 mtu 9000 && ip -n %s link set cb0 mtu 9000", nsname), 0);
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	a.conf->error_queue_length = qlen;
+	peer_conf(a.conf, CHAN_TCP, true, 0, 3796);
+	peer_conf(b.conf, CHAN_TCP, false, 0, 3796);
+	a.conf->channels[0].sndbuf = 4096;
+	b.conf->channels[0].rcvbuf = 4096;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_true(pump(tcp_all_connected, &p, 5000));
+	assert_int_equal(chanset_mtu_payload(a.cs), 9000 - 40 - 1);
+
+	send_msgs(&a, 0, 1000, 4000, true);     /* 4 MB, nobody reads meanwhile */
+	chanset_errq_stats(a.cs, &cur, &max, &nospace);
+	assert_true(cur > 0);
+	assert_true(pump(errq_empty, a.cs, 10000));
+	chanset_errq_stats(a.cs, &cur, &max, &nospace);
+	assert_true(wait_msgs(&b, 1000 - 2 * (unsigned)nospace, 5000));
+	pump(never, NULL, 100);
+	assert_int_equal(b.nmsgs, 1000 - 2 * nospace);   /* two messages per chunk */
+	for (i = 1; i < b.nmsgs; i++)
+		assert_true(b.seq[i] > b.seq[i - 1]);
+	if (expect_drops)
+		assert_true(nospace > 0);
+	else
+		assert_int_equal(nospace, 0);
+	side_close(&a);
+	side_close(&b);
+}
+
+/* Also after a failed assertion, so later tests see MTU 1500 again. */
+static int restore_mtu(void **state)
+{
+	(void)state;
+	return sh("ip link set ca0 mtu 1500 && ip -n %s link set cb0 mtu 1500", nsname);
+}
+
+static void test_tcp_backpressure(void **state)
+{
+	(void)state;
+	tcp_burst(1000, false);
+	tcp_burst(16, true);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -1025,6 +1092,7 @@ int main(void)
 		cmocka_unit_test(test_udp_both_ways_and_stats_text),
 		cmocka_unit_test(test_tcp_reassembly_reconnect),
 		cmocka_unit_test(test_tcp_errq_bounded),
+		cmocka_unit_test_teardown(test_tcp_backpressure, restore_mtu),
 		cmocka_unit_test(test_mcast_ipv6),
 		cmocka_unit_test(test_udp_ipv6),
 		cmocka_unit_test(test_follow_peer),
