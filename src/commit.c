@@ -50,6 +50,8 @@ void commit_err_cb(void *arg, enum kop op, const void *obj, int err)
 	else
 		exp_snprintf_timeout(text, sizeof(text), obj);
 	log_record(false, text);
+	if (op == KOP_EXP_CREATE && err == ENOENT)
+		log_warn("expectation not committed: its master conntrack is not in the kernel");
 }
 
 /* A related conntrack needs its master in the kernel first (pass 2). */

@@ -13,12 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cmocka.h>
 
 #include "cache.h"
 #include "conf.h"
+#include "ev.h"
+#include "kernel.h"
+#include "log.h"
 #include "ctd.h"
 #include "nl.h"
 #include "queue.h"
@@ -526,6 +533,183 @@ static void stats_texts(void **state)
 	node_free(a);
 }
 
+/* ---- commit against a real kernel, in a private network namespace ---- */
+
+static char logpath[64];
+
+static bool log_has(const char *needle)
+{
+	char line[2048];
+	bool found = false;
+	FILE *f = fopen(logpath, "r");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+static int count_kernel(const char *what)
+{
+	char cmd[128];
+	int n = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "conntrack -L %s 2>/dev/null | wc -l", what);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	if (fscanf(p, "%d", &n) != 1)
+		n = -1;
+	pclose(p);
+	return n;
+}
+
+static struct ct tcp_ct(uint32_t src, uint16_t sport, uint16_t dport)
+{
+	struct ct ct;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.orig.l3 = AF_INET;
+	ct.orig.l4 = IPPROTO_TCP;
+	ct.orig.src.v4 = htonl(src);
+	ct.orig.dst.v4 = htonl(0x0a620002);
+	ct.orig.sport = htons(sport);
+	ct.orig.dport = htons(dport);
+	ct.have = CT_H_ORIG | CT_H_PORTS | CT_H_STATUS | CT_H_TIMEOUT | CT_H_TCP_STATE;
+	ct.status = 0x8 | 0x2 | 0x4;    /* CONFIRMED | SEEN_REPLY | ASSURED */
+	ct.tcp_state = 3;
+	ct.timeout = 300;
+	tuple_invert(&ct.repl, &ct.orig);       /* as the wire decoder does */
+	ct.have |= CT_H_REPL_SYNTH;
+	return ct;
+}
+
+static int commit_setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		return 0;       /* the test skips itself */
+	snprintf(logpath, sizeof(logpath), "/tmp/test_sync.%d.log", (int)getpid());
+	fd = open(logpath, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+	log_open(logpath, -1, false);
+	return 0;
+}
+
+static int commit_teardown(void **state)
+{
+	(void)state;
+	log_close();
+	if (logpath[0] && getenv("KEEP_LOG") == NULL)
+		unlink(logpath);
+	return 0;
+}
+
+static void run_until_commit_done(struct node *n)
+{
+	uint64_t deadline = ev_now_ms() + 10000;
+
+	while (sync_commit_running(&n->d) && ev_now_ms() < deadline)
+		ev_run_once(n->d.loop, 100);
+	assert_false(sync_commit_running(&n->d));
+}
+
+static void commit_small_hash_includes_expectations(void **state)
+{
+	struct node *n;
+	struct ct master, related, plain;
+	struct exp e, orphan;
+
+	(void)state;
+	if (logpath[0] == 0) {
+		skip();
+		return;
+	}
+	n = node_new(SYNC_MODE_FTFW, 2);
+	n->conf.hashsize = 16;                  /* 1.4.7 loses the expectation here */
+	n->conf.expectation_sync = true;
+	n->d.loop = ev_new();
+	n->d.sync->commit_kb = kbatch_new(commit_err_cb, n->d.sync);
+	if (n->d.sync->commit_kb == NULL) {
+		node_free(n);
+		skip();
+		return;
+	}
+	master = tcp_ct(0x0a620001, 41798, 21);
+	master.have |= CT_H_HELPER;
+	strcpy(master.helper, "ftp");
+	plain = tcp_ct(0x0a620005, 40000, 80);
+	/* the data connection: related to the master, committed second */
+	related = tcp_ct(0x0a620001, 41799, 20);
+	ct_ext_get(&related, 0)->master = master.orig;
+	related.have |= CT_H_MASTER | CT_H_MASTER_PORTS;
+	related.status |= 0x1;                  /* EXPECTED, cleared on commit */
+	sync_apply_ct(n->d.sync, WT_CT_NEW, &master);
+	sync_apply_ct(n->d.sync, WT_CT_UPD, &related);
+	sync_apply_ct(n->d.sync, WT_CT_NEW, &plain);
+	ct_release(&related);
+
+	memset(&e, 0, sizeof(e));
+	e.master = master.orig;
+	e.expected.l3 = e.mask.l3 = AF_INET;
+	e.expected.l4 = IPPROTO_TCP;
+	e.expected.src.v4 = htonl(0x0a620001);
+	e.expected.dst.v4 = htonl(0x0a620002);
+	e.expected.dport = htons(51230);
+	e.mask.src.v4 = 0xffffffff;
+	e.mask.dst.v4 = 0xffffffff;
+	e.mask.dport = 0xffff;
+	e.mask.l4 = IPPROTO_TCP;
+	e.have = EXP_H_MASTER | EXP_H_EXPECTED | EXP_H_MASK | EXP_H_PORTS |
+		 EXP_H_TIMEOUT | EXP_H_FLAGS | EXP_H_HELPER;
+	e.timeout = 300;
+	strcpy(e.helper, "ftp");
+	sync_apply_exp(n->d.sync, WT_EXP_NEW, &e);
+	/* an expectation whose master is unknown to the kernel: reported */
+	orphan = e;
+	orphan.master.sport = htons(1);
+	orphan.expected.dport = htons(51231);
+	sync_apply_exp(n->d.sync, WT_EXP_NEW, &orphan);
+
+	/* a backup's pending "-t" is cancelled when it becomes primary */
+	sync_schedule_purge(&n->d);
+	assert_true(log_has("flushing conntrack table in 60 secs"));
+	assert_true(ev_timer_pending(&n->d.sync->purge_timer));
+	sync_commit(&n->d, true, true, NULL);
+	assert_true(sync_commit_running(&n->d));
+	assert_false(ev_timer_pending(&n->d.sync->purge_timer));
+	/* the primary's "-f" while the commit runs is refused, not lost */
+	sync_flush_caches(&n->d, true, true, false);
+	assert_true(log_has("ignoring flush command, commit still in progress"));
+	assert_int_equal(ext_count(n), 3);
+	sync_commit(&n->d, true, true, NULL);
+	assert_true(log_has("commit already in progress, skipping"));
+	run_until_commit_done(n);
+
+	assert_true(log_has("committing all external caches"));
+	assert_true(log_has("Committed 3 new entries"));
+	assert_true(log_has("Committed 1 new expectations"));
+	assert_true(log_has("1 expectations can't be committed"));
+	assert_true(log_has("commit-create: No such file or directory"));
+	assert_true(log_has("master conntrack"));
+	assert_true(log_has("commit has taken 0."));
+	assert_int_equal(count_kernel(""), 3);
+	assert_int_equal(count_kernel("expect"), 1);
+
+	/* and "-f" afterwards works (1.4.7 keeps refusing it) */
+	sync_flush_caches(&n->d, true, true, true);
+	assert_int_equal(ext_count(n), 0);
+	ev_free(n->d.loop);
+	n->d.loop = NULL;
+	node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +725,8 @@ int main(void)
 		cmocka_unit_test(notrack_sends_once_and_resyncs),
 		cmocka_unit_test(alarm_refresh_and_expiry),
 		cmocka_unit_test(stats_texts),
+		cmocka_unit_test_setup_teardown(commit_small_hash_includes_expectations,
+						commit_setup, commit_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
