@@ -270,8 +270,6 @@ void cy_stats_close(struct cy_state *ps, int line)
 	if (ps->conf->has_sync)
 		cy_err(ps, line, "cannot use both `Stats' and `Sync' clauses in conntrackd.conf");
 	ps->conf->has_stats = true;
-	if (!ps->stats_line)
-		ps->stats_line = line;
 }
 
 /* `on'/`off' drop an earlier list; a `{ list }' starts afresh. */

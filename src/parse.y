@@ -34,13 +34,11 @@ struct cy_state {
 	/* Lexer bookkeeping, for messages. */
 	char        tokbuf[48];   /* text of the last token (possibly cut) */
 	bool        tokcut;
-	bool        at_eof;
 	int         tokline;
-	int         eofline;
 	const char *last_block_kw;
 	unsigned    depth_over;   /* braces beyond CY_DEPTH_MAX */
 	const char *closed;       /* block the last '}' closed */
-	bool        skipping;     /* after a syntax error: see lex.l skip() */
+	bool        skipping;     /* after a syntax error: see cylex() in lex.l */
 	int         skip_line;
 	unsigned    skip_depth;
 	const char *blocks[CY_DEPTH_MAX];
@@ -61,9 +59,8 @@ struct cy_state {
 
 	/* Facts only the parser knows. */
 	enum sync_mode mode_seen;
-	int         sync_line, stats_line;
+	int         sync_line;    /* first Sync block, for whole-file messages */
 	bool        overrun_off;
-	bool        pollsecs_set;
 	bool        gen_syslog_set, stats_syslog_set;
 	int         stats_syslog_line;
 };
