@@ -113,7 +113,8 @@ struct kbatch *kbatch_new(kbatch_err_cb cb, void *arg)
 
 	if (!b)
 		return NULL;
-	b->buf = malloc(KB_BUFSZ);
+	/* zeroed: the message builder leaves attribute padding unwritten */
+	b->buf = calloc(1, KB_BUFSZ);
 	b->rbuf = malloc(KB_RBUFSZ);
 	b->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!b->buf || !b->rbuf || !b->nl || mnl_socket_bind(b->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -458,6 +459,7 @@ static int send_pending(struct kbatch *b)
 			req_release(&b->pend.v[i]);
 		}
 		b->pend.n = 0;
+		memset(b->buf, 0, b->len);
 		b->len = 0;
 
 		/* Follow-ups become the next batch. */

@@ -32,6 +32,7 @@
 #endif
 
 #define NL_RBUFSZ           (64 * 1024)
+#define NL_REQ_BUFSZ        8192
 /* Without any buffer clause we start big: an overrun costs a full dump. */
 #define NL_DEFAULT_BUF      (16u * 1024 * 1024)
 #define NL_DEFAULT_BUF_MAX  (64u * 1024 * 1024)
@@ -502,10 +503,11 @@ static struct nlmsghdr *req_hdr(char *buf, uint16_t type, uint16_t flags, uint8_
 
 static int dump(struct ctd *d, bool exp)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_REQ_BUFSZ];
 	struct req r = { .nl = d->nl, .d = d, .exp = exp };
 	struct nlmsghdr *nlh;
 
+	memset(buf, 0, sizeof(buf));
 	nlh = req_hdr(buf, exp ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET :
 			 (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,
 		      NLM_F_DUMP, AF_UNSPEC);
@@ -529,7 +531,7 @@ int nl_dump_exp(struct ctd *d)
 
 int nl_get_ct(struct ctd *d, const struct ct *key, struct ct *out)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[NL_REQ_BUFSZ];
 	struct req r = { .nl = NULL, .d = d, .out = out };
 	struct nf_conntrack *n;
 	struct nlmsghdr *nlh;
@@ -537,6 +539,7 @@ int nl_get_ct(struct ctd *d, const struct ct *key, struct ct *out)
 
 	k.have &= CT_H_ORIG | CT_H_PORTS | CT_H_ICMP | CT_H_ZONE;
 	k.ext = NULL;
+	memset(buf, 0, sizeof(buf));    /* the builder leaves padding unwritten */
 	if (!(n = ct_to_nfct_mode(&k, CT_NFCT_PRINT, true)))
 		return -1;
 	nlh = req_hdr(buf, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET,

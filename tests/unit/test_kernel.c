@@ -33,6 +33,10 @@
 #include "nl.h"
 #include "objconv.h"
 
+#ifndef CREATE_RATE_N
+#define CREATE_RATE_N 100000
+#endif
+
 /* What the sink saw. */
 struct evrec {
 	enum nl_event ev;
@@ -312,7 +316,7 @@ static double now_s(void)
 
 static void create_rate(void **state)
 {
-	const unsigned n = 100000;
+	const unsigned n = CREATE_RATE_N;
 	struct kbatch *b = NULL;
 	double t0, t1;
 	long del;
