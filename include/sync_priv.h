@@ -87,6 +87,7 @@ struct sync {
 	uint64_t      rs_progress_ms;       /* last time an ACK freed space */
 	uint32_t      rs_stall_ms;          /* retransmit after this long blocked */
 	bool          rs_blocked;           /* tx stopped: resend queue full */
+	uint64_t      last_rx_ms;           /* last well-formed message from a peer */
 
 	struct ev_timer alive_timer, kick_timer, alarm_timer, purge_timer;
 	uint32_t      alarm_pos[4];         /* ALARM scan positions */

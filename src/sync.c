@@ -182,11 +182,16 @@ static void send_obj(struct sync *s, struct cache_obj *o)
 	int len;
 
 	len = build_obj(s, buf, sizeof(buf), obj_type(o), tx_flags(s), seq, o + 1);
-	if (len < 0)
+	if (len < 0) {
+		/* Never retransmittable: give the number back, no gap for the peer. */
+		s->seq--;
 		log_warn("sync: cannot encode a %s message, not sent",
 			 o->kind == OBJ_CT ? "conntrack" : "expectation");
-	else
-		tx_msg(s, buf, len);
+		o->qn.qid = QID_NONE;
+		sync_obj_unqueued(s, o);
+		return;
+	}
+	tx_msg(s, buf, len);
 	if (s->mode == SYNC_MODE_FTFW) {
 		ftfw_obj_sent(s, o, seq);
 	} else {
@@ -272,16 +277,20 @@ static void send_direct(struct sync *s, uint8_t type, const void *obj)
 	uint8_t buf[SYNC_MSG_MAX];
 	int len = build_obj(s, buf, sizeof(buf), type, 0, sync_next_seq(s), obj);
 
-	if (len < 0)
+	if (len < 0) {
+		s->seq--;
 		log_warn("sync: cannot encode a message, not sent");
-	else
+	} else {
 		tx_msg(s, buf, len);
+	}
 }
 
 /* ---- kernel events (internal cache) ---- */
 
 static void after_change(struct sync *s, struct cache_obj *o, enum nl_origin org)
 {
+	/* Reported by the kernel: not "vanished" for a resync running now. */
+	o->flags |= COBJ_F_SEEN;
 	if (s->mode == SYNC_MODE_ALARM)
 		alarm_arm(s, o);
 	if (org == NL_ORIGIN_OTHER)
@@ -744,6 +753,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 		}
 		switch (mode_recv(s, p, &h)) {
 		case RX_DATA:
+			s->last_rx_ms = ev_now_ms();
 			if (d->chans)
 				chanset_set_current(d->chans, idx);
 			if (h.type > WT_EXP_DEL) {
@@ -754,6 +764,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 			apply_msg(s, data + off, &h);
 			break;
 		case RX_CTL:
+			s->last_rx_ms = ev_now_ms();
 			if (d->chans)
 				chanset_set_current(d->chans, idx);
 			break;

@@ -4,9 +4,12 @@
  * fixes that change no byte on the wire:
  *  - a HELLO from a restarted peer re-sends what it never acknowledged
  *    instead of forgetting it (cold start loses nothing);
- *  - the resend queue is never evicted: while it is full the tx queue
- *    stops draining until ACKs free space (flow control), and a long stall
- *    (lost ACKs, silent peer) retransmits the resend queue with backoff.
+ *  - while a peer is talking, the resend queue is never evicted: when it
+ *    is full the tx queue stops draining until ACKs free space (flow
+ *    control), and a long stall (lost ACKs) retransmits it with backoff.
+ *    With nobody talking to us (peer down, or no peer yet) 1.4.7's
+ *    eviction of the oldest entries is kept, so memory stays bounded;
+ *    the peer's HELLO then gets back what is left, StartupResync the rest.
  */
 #include "conf.h"
 #include "ctd.h"
@@ -15,6 +18,7 @@
 
 #define RS_STALL_MIN_MS 5000
 #define RS_STALL_MAX_MS 60000
+#define PEER_SILENT_MS  5000    /* a live peer sends at least one message a second */
 
 static uint32_t ack_window(const struct sync *s)
 {
@@ -75,6 +79,21 @@ void ftfw_rs_flush(struct sync *s)
 	rs_requeue_all(s);
 }
 
+/* Nobody listens: make room for one entry like 1.4.7 does. */
+static void rs_evict_oldest(struct sync *s)
+{
+	struct qnode *n;
+
+	while (s->rsq.len >= s->rsq.max && (n = queue_head(&s->rsq)) != NULL) {
+		queue_unlink(&s->rsq, n);
+		s->rsq.nospace++;
+		if (n->qkind == QN_CTL)
+			qctl_free(&s->ctl_nodes, qn_ctl(n));
+		else
+			sync_obj_unqueued(s, qn_obj(n));
+	}
+}
+
 bool ftfw_can_send_obj(struct sync *s)
 {
 	uint64_t now;
@@ -84,6 +103,11 @@ bool ftfw_can_send_obj(struct sync *s)
 		return true;
 	}
 	now = ev_now_ms();
+	if (s->last_rx_ms == 0 || now - s->last_rx_ms > PEER_SILENT_MS) {
+		rs_evict_oldest(s);
+		s->rs_blocked = false;
+		return true;
+	}
 	if (!s->rs_blocked) {
 		s->rs_blocked = true;
 		s->rs_progress_ms = now;

@@ -348,6 +348,29 @@ static void ftfw_flow_control_loses_nothing(void **state)
 	node_free(b);
 }
 
+/* No peer talking: bounded memory as in 1.4.7 (oldest un-acked evicted),
+ * instead of piling up dead connections forever. */
+static void ftfw_no_peer_stays_bounded(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+
+	(void)state;
+	a->d.sync->rsq.max = 8;
+	for (uint32_t i = 0; i < 20; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 20);
+	assert_int_equal(a->d.sync->rsq.len, 8);
+	assert_int_equal(a->d.sync->rsq.nospace, 12);
+	for (uint32_t i = 0; i < 20; i++)
+		event(a, NL_DESTROY, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 40);
+	assert_true(cache_stats(a->d.sync->int_ct)->objects <= 8);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->active, 0);
+	node_free(a);
+}
+
 static void ftfw_cold_start_keeps_unacked(void **state)
 {
 	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b;
@@ -718,6 +741,7 @@ int main(void)
 		cmocka_unit_test(ftfw_before_is_dropped),
 		cmocka_unit_test(ftfw_ack_window),
 		cmocka_unit_test(ftfw_flow_control_loses_nothing),
+		cmocka_unit_test(ftfw_no_peer_stays_bounded),
 		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
 		cmocka_unit_test(ftfw_coalescing_and_types),
 		cmocka_unit_test(receive_malformed),
