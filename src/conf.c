@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -787,13 +786,48 @@ struct ctd_conf *conf_load_buffer(const char *name, const char *buf, size_t len,
 	return c;
 }
 
+/* Pipes work too (`-C <(...)`); the size cap keeps /dev/zero from hanging us. */
+static char *read_all(int fd, size_t *len)
+{
+	size_t size = 0;
+	char *buf = NULL;
+
+	*len = 0;
+	for (;;) {
+		ssize_t n;
+
+		if (*len == size) {
+			char *nb;
+
+			if (size > CONF_FILE_MAX) {
+				errno = EFBIG;
+				break;
+			}
+			size = size ? size * 2 : 65536;
+			nb = realloc(buf, size);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		n = read(fd, buf + *len, size - *len);
+		if (n == 0)
+			return buf ? buf : calloc(1, 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		*len += (size_t)n;
+	}
+	free(buf);
+	return NULL;
+}
+
 struct ctd_conf *conf_load(const char *path, FILE *err, FILE *warn)
 {
 	struct ctd_conf *c;
-	struct stat st;
+	size_t len;
 	char *buf;
-	ssize_t n;
-	size_t len = 0;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -803,31 +837,13 @@ struct ctd_conf *conf_load(const char *path, FILE *err, FILE *warn)
 				strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-		if (err)
-			fprintf(err, "%s: can't open config file `%s': %s\n", path, path,
-				S_ISREG(st.st_mode) ? "file too large" : "not a regular file");
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
+	buf = read_all(fd, &len);
 	if (!buf) {
+		if (err)
+			fprintf(err, "%s: can't read config file `%s': %s\n", path, path,
+				errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
 		close(fd);
 		return NULL;
-	}
-	while (len < (size_t)st.st_size &&
-	       (n = read(fd, buf + len, (size_t)st.st_size - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (err)
-				fprintf(err, "%s: can't read config file: %s\n", path,
-					strerror(errno));
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		len += (size_t)n;
 	}
 	close(fd);
 	c = conf_load_buffer(path, buf, len, err, warn);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "conf.h"
 
@@ -665,6 +666,28 @@ static void test_missing_file(void **state)
 	(void)state;
 	assert_null(c);
 	assert_int_equal(count_lines(err.text, "can't open config file `/nonexistent/ctd.conf'"), 1);
+	free(err.text);
+	free(warn.text);
+
+	c = load_file("/", &err, &warn);
+	assert_null(c);
+	assert_int_equal(count_lines(err.text, "/: can't read config file `/'"), 1);
+	free(err.text);
+	free(warn.text);
+
+	/* A pipe is read to its end, like a file. */
+	int fds[2];
+	char path[64];
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], minimal, strlen(minimal)), (ssize_t)strlen(minimal));
+	close(fds[1]);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+	c = load_file(path, &err, &warn);
+	close(fds[0]);
+	assert_non_null(c);
+	assert_int_equal(c->channels[0].port, 3780);
+	conf_free(c);
 	free(err.text);
 	free(warn.text);
 }
