@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -46,6 +48,7 @@ struct side {
 	unsigned ndgrams;
 	size_t dlen[MAXREC];
 	unsigned ncalls;
+	unsigned nframes;               /* well-framed messages, any content */
 };
 
 static struct ev_loop *loop;
@@ -105,6 +108,7 @@ static size_t record(struct ctd *d, unsigned idx, const uint8_t *data, size_t le
 			return len;
 		if (ml > len - off)
 			break;
+		s->nframes++;
 		if (s->nmsgs < MAXREC && (ml == 8 || data[off + ml - 1] == (uint8_t)seq)) {
 			s->seq[s->nmsgs] = seq;
 			s->mlen[s->nmsgs] = ml;
@@ -118,7 +122,7 @@ static size_t record(struct ctd *d, unsigned idx, const uint8_t *data, size_t le
 
 static void reset_rec(struct side *s)
 {
-	s->nmsgs = s->ndgrams = s->ncalls = 0;
+	s->nmsgs = s->ndgrams = s->ncalls = s->nframes = 0;
 }
 
 /* Run the loop until cond(arg) or the deadline; returns cond's last value. */
@@ -176,7 +180,7 @@ static unsigned if_flags(const char *ifname)
 static bool links_running(void *arg)
 {
 	(void)arg;
-	return (if_flags("ca0") & IFF_RUNNING) && (if_flags("ca1") & IFF_RUNNING);
+	return (if_flags("va0") & IFF_RUNNING) && (if_flags("va1") & IFF_RUNNING);
 }
 
 /* ---- configuration by hand: the channel layer must not depend on the parser ---- */
@@ -219,7 +223,7 @@ static void mcast_conf(struct ctd_conf *c, bool a_side, unsigned n, uint16_t por
 	char ifn[8], ip[16];
 	struct conf_channel *ch;
 
-	snprintf(ifn, sizeof(ifn), "c%c%u", a_side ? 'a' : 'b', n);
+	snprintf(ifn, sizeof(ifn), "v%c%u", a_side ? 'a' : 'b', n);
 	snprintf(ip, sizeof(ip), "10.77.%u.%u", n, a_side ? 1 : 2);
 	ch = add_chan(c, CHAN_MCAST, ifn, port);
 	v4(&ch->addr, "225.0.0.50");
@@ -234,7 +238,7 @@ static void peer_conf(struct ctd_conf *c, enum chan_kind k, bool a_side, unsigne
 	char ifn[8], me[16], peer[16];
 	struct conf_channel *ch;
 
-	snprintf(ifn, sizeof(ifn), "c%c%u", a_side ? 'a' : 'b', n);
+	snprintf(ifn, sizeof(ifn), "v%c%u", a_side ? 'a' : 'b', n);
 	snprintf(me, sizeof(me), "10.77.%u.%u", n, a_side ? 1 : 2);
 	snprintf(peer, sizeof(peer), "10.77.%u.%u", n, a_side ? 2 : 1);
 	ch = add_chan(c, k, ifn, port);
@@ -423,13 +427,13 @@ static void test_udp_both_ways_and_stats_text(void **state)
 
 	chanset_print_current(a.cs, txt, sizeof(txt));
 	snprintf(want, sizeof(want),
-		 "UDP traffic (active device=ca0):\n"
+		 "UDP traffic (active device=va0):\n"
 		 "%20u Bytes sent %20u Bytes recv\n"
 		 "%20u Pckts sent %20u Pckts recv\n"
 		 "%20u Error send %20u Error recv\n\n", 64, 8, 1, 1, 0, 0);
 	assert_string_equal(txt, want);
 	assert_string_equal(txt,
-		"UDP traffic (active device=ca0):\n"
+		"UDP traffic (active device=va0):\n"
 		"                  64 Bytes sent                    8 Bytes recv\n"
 		"                   1 Pckts sent                    1 Pckts recv\n"
 		"                   0 Error send                    0 Error recv\n\n");
@@ -478,7 +482,7 @@ static void test_tcp_reassembly_reconnect(void **state)
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
 	chanset_print_current(a.cs, txt, sizeof(txt));
-	assert_non_null(strstr(txt, "TCP traffic (active device=ca0) server="));
+	assert_non_null(strstr(txt, "TCP traffic (active device=va0) server="));
 	assert_true(pump(tcp_all_connected, &p, 5000));
 
 	/* A burst far larger than one segment: recv() sees messages cut anywhere. */
@@ -571,19 +575,19 @@ static void test_failover(void **state)
 	assert_true(wait_msgs(&b, 1, 3000));
 	assert_int_equal(b.midx[0], 0);
 
-	assert_int_equal(sh("ip link set ca0 down"), 0);
+	assert_int_equal(sh("ip link set va0 down"), 0);
 	w.cs = a.cs;
 	w.idx = 1;
 	assert_true(pump(current_is, &w, 3000));
-	assert_non_null(strstr(read_log(), "device `ca1' becomes dedicated link"));
+	assert_non_null(strstr(read_log(), "device `va1' becomes dedicated link"));
 
 	chanset_print_links(a.cs, txt, sizeof(txt));
 	assert_string_equal(txt,
-		"UDP traffic device=ca0 status=DOWN role=BACKUP:\n"
+		"UDP traffic device=va0 status=DOWN role=BACKUP:\n"
 		"                   8 Bytes sent                    0 Bytes recv\n"
 		"                   1 Pckts sent                    0 Pckts recv\n"
 		"                   0 Error send                    0 Error recv\n\n"
-		"UDP traffic device=ca1 status=RUNNING role=ACTIVE:\n"
+		"UDP traffic device=va1 status=RUNNING role=ACTIVE:\n"
 		"                   0 Bytes sent                    0 Bytes recv\n"
 		"                   0 Pckts sent                    0 Pckts recv\n"
 		"                   0 Error send                    0 Error recv\n\n");
@@ -591,8 +595,8 @@ static void test_failover(void **state)
 	w.cs = b.cs;
 	assert_true(pump(current_is, &w, 3000));
 	chanset_print_links(b.cs, txt, sizeof(txt));
-	assert_non_null(strstr(txt, "UDP traffic device=cb0 status=NO-CARRIER role=BACKUP:\n"));
-	assert_non_null(strstr(txt, "UDP traffic device=cb1 status=RUNNING role=ACTIVE:\n"));
+	assert_non_null(strstr(txt, "UDP traffic device=vb0 status=NO-CARRIER role=BACKUP:\n"));
+	assert_non_null(strstr(txt, "UDP traffic device=vb1 status=RUNNING role=ACTIVE:\n"));
 
 	/* Sending goes on over the other link. */
 	send_msgs(&a, 2, 2, 8, true);
@@ -605,17 +609,17 @@ static void test_failover(void **state)
 	assert_int_equal(a.midx[0], 1);
 
 	/* Nothing left to fail over to. */
-	assert_int_equal(sh("ip link set ca1 down"), 0);
+	assert_int_equal(sh("ip link set va1 down"), 0);
 	pump(never, NULL, 300);
 	assert_non_null(strstr(read_log(), "no dedicated links available!"));
 	assert_int_equal(chanset_current(a.cs), 1);
 
 	/* The first link back is taken at once. */
-	assert_int_equal(sh("ip link set ca0 up"), 0);
+	assert_int_equal(sh("ip link set va0 up"), 0);
 	w.cs = a.cs;
 	w.idx = 0;
 	assert_true(pump(current_is, &w, 5000));
-	assert_int_equal(sh("ip link set ca1 up"), 0);
+	assert_int_equal(sh("ip link set va1 up"), 0);
 	assert_true(pump(links_running, NULL, 5000));
 	side_close(&a);
 	side_close(&b);
@@ -635,11 +639,11 @@ static void test_mcast_ipv6(void **state)
 	(void)state;
 	side_init(&a, new_conf());
 	side_init(&b, new_conf());
-	ch = add_chan(a.conf, CHAN_MCAST, "ca0", 3790);
+	ch = add_chan(a.conf, CHAN_MCAST, "va0", 3790);
 	ch->family = AF_INET6;
 	v6(&ch->addr, "ff02::3780");
 	ch->have_addr = true;
-	ch = add_chan(b.conf, CHAN_MCAST, "cb0", 3790);
+	ch = add_chan(b.conf, CHAN_MCAST, "vb0", 3790);
 	ch->family = AF_INET6;
 	v6(&ch->addr, "ff02::3780");
 	ch->have_addr = true;
@@ -669,13 +673,13 @@ static void test_udp_ipv6(void **state)
 	(void)state;
 	side_init(&a, new_conf());
 	side_init(&b, new_conf());
-	ch = add_chan(a.conf, CHAN_UDP, "ca0", 3791);
+	ch = add_chan(a.conf, CHAN_UDP, "va0", 3791);
 	ch->family = AF_INET6;
 	v6(&ch->addr, "fd77:0::1");
 	ch->have_addr = true;
 	v6(&ch->dest, "fd77:0::2");
 	ch->have_dest = true;
-	ch = add_chan(b.conf, CHAN_UDP, "cb0", 3791);
+	ch = add_chan(b.conf, CHAN_UDP, "vb0", 3791);
 	ch->family = AF_INET6;
 	v6(&ch->addr, "fd77:0::2");
 	ch->have_addr = true;
@@ -744,7 +748,7 @@ static void test_rbuf_splits(void **state)
 
 	(void)state;
 	assert_non_null(s);
-	add_chan(c, CHAN_TCP, "ca0", 1);
+	add_chan(c, CHAN_TCP, "va0", 1);
 	s->d.conf = c;
 	for (i = 0; len < sizeof(stream) - 70000; i++, n++) {
 		uint16_t ml = (uint16_t)(i % 50 == 49 ? 60000 : 8 + 4 * (i % 77));
@@ -875,8 +879,8 @@ static void test_checksum_option(void **state)
 	a.conf->channels[0].checksum = false;
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
-	cap_b = capture_open(ns_b, "cb0");
-	cap_a = capture_open(ns_a, "ca0");
+	cap_b = capture_open(ns_b, "vb0");
+	cap_a = capture_open(ns_a, "va0");
 
 	send_msgs(&a, 1, 1, 8, true);
 	assert_true(wait_msgs(&b, 1, 3000));
@@ -913,7 +917,7 @@ static void tcp_burst(unsigned qlen, bool expect_drops)
 	unsigned i;
 
 	/* Jumbo MTU: a chunk (two 4000-byte messages) exceeds the send buffer. */
-	assert_int_equal(sh("ip link set ca0 mtu 9000 && ip -n %s link set cb0 mtu 9000", nsname), 0);
+	assert_int_equal(sh("ip link set va0 mtu 9000 && ip -n %s link set vb0 mtu 9000", nsname), 0);
 	side_init(&a, new_conf());
 	side_init(&b, new_conf());
 	a.conf->error_queue_length = qlen;
@@ -948,7 +952,7 @@ static void tcp_burst(unsigned qlen, bool expect_drops)
 static int restore_mtu(void **state)
 {
 	(void)state;
-	return sh("ip link set ca0 mtu 1500 && ip -n %s link set cb0 mtu 1500", nsname);
+	return sh("ip link set va0 mtu 1500 && ip -n %s link set vb0 mtu 1500", nsname);
 }
 
 static void test_tcp_backpressure(void **state)
@@ -956,6 +960,143 @@ static void test_tcp_backpressure(void **state)
 	(void)state;
 	tcp_burst(1000, false);
 	tcp_burst(16, true);
+}
+
+/* ---- interop with Debian's conntrackd 1.4.7, when installed ---- */
+
+#define DEBIAN_CTD "/usr/sbin/conntrackd"
+
+static pid_t debian_start(const char *dir, const char *block)
+{
+	char conf[256], out[256];
+	FILE *f;
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/c.conf", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "Sync {\n Mode FTFW { }\n %s\n}\nGeneral {\n Systemd off\n"
+		" LogFile %s/log\n LockFile %s/lock\n UNIX { Path %s/sock }\n}\n",
+		block, dir, dir, dir);
+	fclose(f);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setns(ns_b, CLONE_NEWNET) < 0 || !freopen(out, "w", stdout) ||
+		    !freopen(out, "a", stderr))
+			_exit(126);
+		execl(DEBIAN_CTD, "conntrackd", "-C", conf, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void debian_stop(pid_t pid)
+{
+	uint64_t end = ev_now_ms() + 5000;
+	int st;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (ev_now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			break;
+		}
+		pump(never, NULL, 20);
+	}
+}
+
+/* Numbers from Debian's `-s`: datagrams (or reads) received, malformed. */
+static bool debian_stats(const char *dir, unsigned long long *recv,
+			 unsigned long long *malformed)
+{
+	char cmd[300], line[256];
+	FILE *p;
+	bool in_chan = false, ok = false;
+
+	snprintf(cmd, sizeof(cmd), DEBIAN_CTD " -C %s/c.conf -s 2>&1", dir);
+	p = popen(cmd, "r");
+	if (!p)
+		return false;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long x, y;
+
+		if (strstr(line, "traffic (active device=vb0)"))
+			in_chan = true;
+		else if (in_chan && sscanf(line, " %llu Pckts sent %llu Pckts recv", &x, &y) == 2)
+			*recv = y, in_chan = false, ok = true;
+		else if (sscanf(line, " %llu Malformed msgs", &x) == 1)
+			*malformed = x;
+	}
+	pclose(p);
+	return ok;
+}
+
+struct io { struct side *a; unsigned sent; };
+
+/* Keep sending ALIVE until Debian's daemon has answered something. */
+static bool alive_until_answer(void *arg)
+{
+	struct io *io = arg;
+	uint8_t m[8] = { 0x1a, 0x10, 0, 8, 0, 0, 0, 0 };
+
+	if (io->a->nframes > 0)
+		return true;
+	m[7] = (uint8_t)io->sent++;
+	chanset_send(io->a->cs, m, sizeof(m));
+	chanset_flush(io->a->cs);
+	pump(never, NULL, 100);
+	return false;
+}
+
+static void interop_one(enum chan_kind k)
+{
+	static const char *const blocks[] = {
+		[CHAN_MCAST] = "Multicast {\n IPv4_address 225.0.0.50\n IPv4_interface 10.77.0.2\n"
+			       " Group 3797\n Interface vb0\n }",
+		[CHAN_UDP] = "UDP {\n IPv4_address 10.77.0.2\n IPv4_Destination_Address 10.77.0.1\n"
+			     " Port 3797\n Interface vb0\n }",
+		[CHAN_TCP] = "TCP {\n IPv4_address 10.77.0.2\n IPv4_Destination_Address 10.77.0.1\n"
+			     " Port 3797\n Interface vb0\n }",
+	};
+	char dir[128];
+	struct side a;
+	struct io io = { &a, 0 };
+	unsigned long long recv = 0, malformed = 99;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/tmp/ctdchan-%d-io%d", (int)getpid(), (int)k);
+	assert_int_equal(sh("mkdir -p %s", dir), 0);
+	side_init(&a, new_conf());
+	if (k == CHAN_MCAST)
+		mcast_conf(a.conf, true, 0, 3797);
+	else
+		peer_conf(a.conf, k, true, 0, 3797);
+	assert_non_null(open_in(ns_a, &a));
+	pid = debian_start(dir, blocks[k]);
+
+	/* Its answers (ACK, HELLO) reach us and parse as whole messages. */
+	assert_true(pump(alive_until_answer, &io, 8000));
+	pump(never, NULL, 200);
+	/* And it took our datagrams as well-formed sync traffic. */
+	assert_true(debian_stats(dir, &recv, &malformed));
+	assert_true(recv >= 1);
+	assert_int_equal(malformed, 0);
+	debian_stop(pid);
+	side_close(&a);
+	sh("rm -rf %s", dir);
+}
+
+static void test_debian_interop(void **state)
+{
+	(void)state;
+	if (access(DEBIAN_CTD, X_OK) != 0)
+		skip();
+	interop_one(CHAN_MCAST);
+	interop_one(CHAN_UDP);
+	interop_one(CHAN_TCP);
 }
 
 static void test_open_errors(void **state)
@@ -1054,12 +1195,12 @@ static int setup(void **state)
 	if (ns_b < 0)
 		return -1;
 	for (unsigned n = 0; n < 2; n++) {
-		if (sh("ip link add ca%u type veth peer name cb%u netns %s", n, n, nsname) ||
-		    sh("ip addr add 10.77.%u.1/24 dev ca%u && ip link set ca%u up", n, n, n) ||
-		    sh("ip addr add fd77:%u::1/64 dev ca%u nodad", n, n) ||
-		    sh("ip -n %s addr add 10.77.%u.2/24 dev cb%u && ip -n %s link set cb%u up "
+		if (sh("ip link add va%u type veth peer name vb%u netns %s", n, n, nsname) ||
+		    sh("ip addr add 10.77.%u.1/24 dev va%u && ip link set va%u up", n, n, n) ||
+		    sh("ip addr add fd77:%u::1/64 dev va%u nodad", n, n) ||
+		    sh("ip -n %s addr add 10.77.%u.2/24 dev vb%u && ip -n %s link set vb%u up "
 		       "&& ip -n %s link set lo up", nsname, n, n, nsname, n, nsname) ||
-		    sh("ip -n %s addr add fd77:%u::2/64 dev cb%u nodad", nsname, n, n))
+		    sh("ip -n %s addr add fd77:%u::2/64 dev vb%u nodad", nsname, n, n))
 			return -1;
 	}
 	loop = ev_new();
@@ -1100,6 +1241,7 @@ int main(void)
 		cmocka_unit_test(test_checksum_option),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_debian_interop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
