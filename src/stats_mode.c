@@ -43,22 +43,16 @@ static void account(struct stats_mode *s, const struct ct *ct)
 	s->bytes += ct->ext->counters[1] + ct->ext->counters[3];
 }
 
-/* The record carries what the cache knew plus the final counters. */
-static void log_flow(const struct ct *cached, const struct ct *last)
+/* As 1.4.x: the destroy event itself is the record (it carries the final
+ * counters and, like the kernel, omits a zero mark). */
+static void log_flow(const struct ct *ct)
 {
 	char text[1024];
-	struct ct m;
+	struct ct m = *ct;
 
-	if (ct_copy(&m, cached) < 0)
-		return;
-	if (last && ct_merge(&m, last) < 0) {
-		ct_release(&m);
-		return;
-	}
 	m.have &= ~(CT_H_TIMEOUT | CT_H_USE);
 	if (ct_snprintf_timeout(text, sizeof(text), &m) > 0)
 		log_record(true, text);
-	ct_release(&m);
 }
 
 static void ct_event(struct ctd *d, enum nl_event ev, enum nl_origin origin,
@@ -75,7 +69,7 @@ static void ct_event(struct ctd *d, enum nl_event ev, enum nl_origin origin,
 	if (!o)
 		return;
 	account(s, ct);
-	log_flow(cobj_cct(o), ct);
+	log_flow(ct);
 	cache_del(s->cache, o);
 }
 
@@ -108,7 +102,7 @@ static int purge_unseen(struct cache_obj *o, void *arg)
 		o->flags &= ~STATS_SEEN;
 		return 0;
 	}
-	log_flow(cobj_cct(o), NULL);
+	log_flow(cobj_cct(o));
 	cache_del(d->stats->cache, o);
 	return 0;
 }
