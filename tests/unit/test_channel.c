@@ -966,6 +966,9 @@ static void test_tcp_backpressure(void **state)
 
 #define DEBIAN_CTD "/usr/sbin/conntrackd"
 
+static pid_t io_pid;            /* the Debian daemon we started, 0 if none */
+static char io_dir[128];
+
 static pid_t debian_start(const char *dir, const char *block)
 {
 	char conf[256], out[256];
@@ -989,6 +992,7 @@ static pid_t debian_start(const char *dir, const char *block)
 		execl(DEBIAN_CTD, "conntrackd", "-C", conf, (char *)NULL);
 		_exit(127);
 	}
+	io_pid = pid;
 	return pid;
 }
 
@@ -1006,6 +1010,19 @@ static void debian_stop(pid_t pid)
 		}
 		pump(never, NULL, 20);
 	}
+	io_pid = 0;
+}
+
+/* After a failed assertion too: no daemon or files left behind. */
+static int io_cleanup(void **state)
+{
+	(void)state;
+	if (io_pid > 0)
+		debian_stop(io_pid);
+	if (io_dir[0])
+		sh("rm -rf %s", io_dir);
+	io_dir[0] = '\0';
+	return 0;
 }
 
 /* Numbers from Debian's `-s`: datagrams (or reads) received, malformed. */
@@ -1061,13 +1078,13 @@ static void interop_one(enum chan_kind k)
 		[CHAN_TCP] = "TCP {\n IPv4_address 10.77.0.2\n IPv4_Destination_Address 10.77.0.1\n"
 			     " Port 3797\n Interface vb0\n }",
 	};
-	char dir[128];
+	char *dir = io_dir;
 	struct side a;
 	struct io io = { &a, 0 };
 	unsigned long long recv = 0, malformed = 99;
 	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "/tmp/ctdchan-%d-io%d", (int)getpid(), (int)k);
+	snprintf(io_dir, sizeof(io_dir), "/tmp/ctdchan-%d-io%d", (int)getpid(), (int)k);
 	assert_int_equal(sh("mkdir -p %s", dir), 0);
 	side_init(&a, new_conf());
 	if (k == CHAN_MCAST)
@@ -1086,7 +1103,7 @@ static void interop_one(enum chan_kind k)
 	assert_int_equal(malformed, 0);
 	debian_stop(pid);
 	side_close(&a);
-	sh("rm -rf %s", dir);
+	io_cleanup(NULL);
 }
 
 static void test_debian_interop(void **state)
@@ -1241,7 +1258,7 @@ int main(void)
 		cmocka_unit_test(test_checksum_option),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_open_errors),
-		cmocka_unit_test(test_debian_interop),
+		cmocka_unit_test_teardown(test_debian_interop, io_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
