@@ -1116,6 +1116,56 @@ static void test_debian_interop(void **state)
 	interop_one(CHAN_TCP);
 }
 
+/* The parser's view of a channel block opens and talks as the hand-made one. */
+static void from_config(const char *text, struct side *b)
+{
+	struct side a;
+	struct ctd_conf *c;
+
+	c = conf_load_buffer("inline.conf", text, strlen(text), stderr, stderr);
+	assert_non_null(c);
+	side_init(&a, c);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, b));
+	send_msgs(&a, 40, 3, 20, true);
+	assert_true(wait_msgs(b, 3, 3000));
+	check_seqs(b, 40, 3, 20);
+	send_msgs(b, 50, 1, 12, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	check_seqs(&a, 50, 1, 12);
+	chanset_close(a.cs);
+	conf_free(c);
+	side_close(b);
+}
+
+static void test_from_config(void **state)
+{
+	struct side b;
+
+	(void)state;
+	side_init(&b, new_conf());
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3798);
+	from_config("Sync {\n\tMode FTFW { }\n\tUDP Default {\n"
+		    "\t\tIPv4_address 10.77.0.1\n\t\tIPv4_Destination_Address 10.77.0.2\n"
+		    "\t\tPort 3798\n\t\tInterface va0\n\t\tChecksum off\n\t}\n}\n"
+		    "General {\n\tLockFile /tmp/ctdchan-unused.lock\n}\n", &b);
+
+	side_init(&b, new_conf());
+	mcast_conf(b.conf, false, 0, 3799);
+	from_config("Sync {\n\tMode FTFW { }\n\tMulticast {\n"
+		    "\t\tIPv4_address 225.0.0.50\n\t\tGroup 3799\n"
+		    "\t\tIPv4_interface 10.77.0.1\n\t\tInterface va0\n"
+		    "\t\tSndSocketBuffer 1249280\n\t\tRcvSocketBuffer 1249280\n\t}\n}\n"
+		    "General {\n\tLockFile /tmp/ctdchan-unused.lock\n}\n", &b);
+
+	side_init(&b, new_conf());
+	peer_conf(b.conf, CHAN_TCP, false, 0, 3800);
+	from_config("Sync {\n\tMode NOTRACK { }\n\tTCP {\n"
+		    "\t\tIPv4_address 10.77.0.1\n\t\tIPv4_Destination_Address 10.77.0.2\n"
+		    "\t\tPort 3800\n\t\tInterface va0\n\t}\n}\n"
+		    "General {\n\tLockFile /tmp/ctdchan-unused.lock\n}\n", &b);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -1257,6 +1307,7 @@ int main(void)
 		cmocka_unit_test(test_iteration_limit),
 		cmocka_unit_test(test_checksum_option),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_from_config),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_teardown(test_debian_interop, io_cleanup),
 	};
