@@ -7,7 +7,9 @@
  */
 #include <string.h>
 #include <errno.h>
+#include <endian.h>
 #include <netinet/in.h>
+#include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "objconv.h"
@@ -341,6 +343,38 @@ static struct nfct_bitmask *labels_to_bitmask(const struct ct_ext *x)
 	return b;
 }
 
+/*
+ * use and counters have no working setter in libnetfilter_conntrack (the
+ * value is ignored but the attribute marked, printing "use=0"): feed them
+ * through its netlink parser instead, which only adds what it finds.
+ */
+static void set_read_only(struct nf_conntrack *n, const struct ct *ct)
+{
+	char buf[256] __attribute__((aligned(4)));
+	struct nlmsghdr *nlh;
+	struct nlattr *nest;
+
+	if (!(ct->have & CT_H_USE) && !((ct->have & CT_H_COUNTERS) && ct->ext))
+		return;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	if ((ct->have & CT_H_COUNTERS) && ct->ext) {
+		for (int dir = 0; dir < 2; dir++) {
+			nest = mnl_attr_nest_start(nlh, dir ? CTA_COUNTERS_REPLY :
+							      CTA_COUNTERS_ORIG);
+			mnl_attr_put_u64(nlh, CTA_COUNTERS_PACKETS,
+					 htobe64(ct->ext->counters[2 * dir]));
+			mnl_attr_put_u64(nlh, CTA_COUNTERS_BYTES,
+					 htobe64(ct->ext->counters[2 * dir + 1]));
+			mnl_attr_nest_end(nlh, nest);
+		}
+	}
+	if (ct->have & CT_H_USE)
+		mnl_attr_put_u32(nlh, CTA_USE, htonl(ct->use));
+	nfct_payload_parse(mnl_nlmsg_get_payload(nlh),
+			   nlh->nlmsg_len - MNL_NLMSG_HDRLEN, ct->orig.l3, n);
+}
+
 static void icmp_set(struct nf_conntrack *n, const struct tuple *t)
 {
 	/* The library derives the reply type/id from these (l3 first). */
@@ -403,10 +437,10 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 		nfct_set_attr_u32(n, ATTR_MARK, ct->mark);
 	if (ct->have & CT_H_SECMARK)
 		nfct_set_attr_u32(n, ATTR_SECMARK, ct->secmark);
-	/* use and counters cannot be set: the library's setters ignore the
-	 * value but mark the attribute, which would print "use=0". conntrackd
-	 * 1.4.7 prints neither for cached objects (observed); the timeout
-	 * printer appends use= itself. */
+	/* conntrackd 1.4.7 prints neither use nor counters for cached
+	 * objects (observed); log records (timeout printer) carry them. */
+	if (mode == CT_NFCT_PRINT_TIMEOUT)
+		set_read_only(n, ct);
 	if (ct->have & CT_H_ZONE)
 		nfct_set_attr_u16(n, ATTR_ZONE, ct->zone);
 	if (ct->have & CT_H_TCP_STATE)

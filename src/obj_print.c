@@ -42,16 +42,10 @@ int ct_snprintf(char *buf, size_t len, const struct ct *ct, enum obj_fmt f)
 	return ct_print(buf, len, ct, CT_NFCT_PRINT, f);
 }
 
-/* Like conntrack -L: with timeout and use= (last field of the library's
- * plain line, so appending it gives the same text). */
+/* Like conntrack -L: with timeout, counters and use= when known. */
 int ct_snprintf_timeout(char *buf, size_t len, const struct ct *ct)
 {
-	int r = ct_print(buf, len, ct, CT_NFCT_PRINT_TIMEOUT, OBJ_FMT_PLAIN);
-
-	if ((ct->have & CT_H_USE) && (size_t)r < len)
-		r += snprintf(buf + r, len - (size_t)r, "%suse=%u",
-			      r ? " " : "", ct->use);
-	return put(buf, len, r);
+	return ct_print(buf, len, ct, CT_NFCT_PRINT_TIMEOUT, OBJ_FMT_PLAIN);
 }
 
 static int exp_print(char *buf, size_t len, const struct exp *e, bool timeout,
