@@ -163,7 +163,7 @@ static int buf_reserve(struct ctl_client *c, size_t more)
 
 static void buf_append(struct ctl_client *c, const char *p, size_t n)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 || n == 0)
 		return;
 	if (buf_reserve(c, n) < 0) {
 		log_warn("control client: reply exceeds %d bytes or no memory, dropping it",
