@@ -371,6 +371,54 @@ static void ftfw_no_peer_stays_bounded(void **state)
 	node_free(a);
 }
 
+/* Heavy loss: everything arrives, and the receiver's answers stay few
+ * (an ACK per window, an ACK+NACK per gap), not one per message. */
+static void ftfw_lossy_bulk_is_quiet(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	const uint32_t n = 20000;
+	size_t b_msgs = 0;
+	int rounds = 0;
+
+	(void)state;
+	settle(a, b);
+	for (uint32_t i = 0; i < n; i++)
+		event(a, NL_NEW, i);
+	srandom(7);
+	while (ext_count(b) < n && rounds++ < 2000) {
+		size_t k = a->nout;
+
+		sync_drain(a->d.sync);
+		/* lose one datagram's worth (~15 messages) now and then */
+		for (size_t i = k; i < a->nout; i++) {
+			if (random() % 100 < 3) {
+				size_t j;
+
+				for (j = i; j < a->nout && j < i + 15; j++)
+					a->out[j].len = 0;
+				i = j;
+			}
+		}
+		for (size_t i = 0; i < a->nout; i++)
+			if (a->out[i].len)
+				sync_recv(&b->d, 0, a->out[i].b, a->out[i].len,
+					  &a->addr, sizeof(a->addr));
+		a->nout = 0;
+		if (queue_empty(&b->d.sync->txq))
+			ftfw_alive(b->d.sync);
+		sync_drain(b->d.sync);
+		b_msgs += b->nout;
+		deliver(b, a, 0);
+		if (queue_empty(&a->d.sync->txq))
+			ftfw_alive(a->d.sync);
+	}
+	assert_int_equal(ext_count(b), n);
+	print_message("receiver sent %zu messages for %u objects, %d rounds\n", b_msgs, n, rounds);
+	assert_true(b_msgs < n / 10);
+	node_free(a);
+	node_free(b);
+}
+
 static void ftfw_cold_start_keeps_unacked(void **state)
 {
 	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b;
@@ -742,6 +790,7 @@ int main(void)
 		cmocka_unit_test(ftfw_ack_window),
 		cmocka_unit_test(ftfw_flow_control_loses_nothing),
 		cmocka_unit_test(ftfw_no_peer_stays_bounded),
+		cmocka_unit_test(ftfw_lossy_bulk_is_quiet),
 		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
 		cmocka_unit_test(ftfw_coalescing_and_types),
 		cmocka_unit_test(receive_malformed),
