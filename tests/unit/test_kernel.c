@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -751,19 +752,96 @@ static size_t run_lines(const char *cmd, char **out, size_t max)
 	return n;
 }
 
+/* The reference daemon we started: stopped by the teardown even when an
+ * assertion ends the test early. */
+static struct {
+	pid_t pid;
+	char dir[32];
+} ref;
+
+static void sleep_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+static void ref_start(void)
+{
+	char conf[64], sock[64];
+	uint64_t end;
+	FILE *f;
+
+	strcpy(ref.dir, "/tmp/test_kernel.XXXXXX");
+	assert_non_null(mkdtemp(ref.dir));
+	snprintf(conf, sizeof(conf), "%s/ctd.conf", ref.dir);
+	snprintf(sock, sizeof(sock), "%s/ctd.sock", ref.dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "General {\n LockFile %s/lock\n UNIX { Path %s }\n Systemd off\n"
+		"}\nSync {\n Mode FTFW { }\n UDP {\n  IPv4_address 127.0.0.1\n"
+		"  IPv4_Destination_Address 127.0.0.2\n  Port 3799\n  Interface lo\n"
+		" }\n Options { ExpectationSync on }\n}\n", ref.dir, sock);
+	fclose(f);
+	ref.pid = fork();
+	assert_true(ref.pid >= 0);
+	if (ref.pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(REF_DAEMON, "conntrackd", "-C", conf, (char *)NULL);
+		_exit(127);
+	}
+	end = ev_now_ms() + 5000;
+	while (access(sock, F_OK) != 0 && ev_now_ms() < end)
+		sleep_ms(20);
+	assert_int_equal(access(sock, F_OK), 0);
+}
+
+static void ref_stop(void)
+{
+	const char *files[] = { "ctd.conf", "ctd.sock", "lock" };
+	char path[64];
+	uint64_t end;
+	int st;
+
+	if (ref.pid > 0) {
+		kill(ref.pid, SIGTERM);
+		end = ev_now_ms() + 5000;
+		while (waitpid(ref.pid, &st, WNOHANG) == 0) {
+			if (ev_now_ms() >= end) {
+				kill(ref.pid, SIGKILL);
+				waitpid(ref.pid, &st, 0);
+				break;
+			}
+			sleep_ms(20);
+		}
+		ref.pid = 0;
+	}
+	if (ref.dir[0]) {
+		for (size_t i = 0; i < 3; i++) {
+			snprintf(path, sizeof(path), "%s/%s", ref.dir, files[i]);
+			unlink(path);
+		}
+		rmdir(ref.dir);
+		ref.dir[0] = '\0';
+	}
+}
+
+static int ref_teardown(void **state)
+{
+	(void)state;
+	ref_stop();
+	return 0;
+}
+
 static void matches_conntrackd_147(void **state)
 {
-	char dir[] = "/tmp/test_kernel.XXXXXX", conf[300], sock[300], cmd[700];
 	struct ctd *d = ctx_new();
 	struct kbatch *b = NULL;
-	char *ref[64], *ours[64], *refe[8], line[1024];
+	char *ref_lines[64], *ours[64], *refe[8], line[1024], cmd[400];
 	size_t nref, nours = 0, nrefe;
 	struct ct m;
 	struct exp e;
-	uint64_t end;
-	pid_t pid;
-	FILE *f;
-	int st;
 
 	(void)state;
 	if (access(REF_DAEMON, X_OK) != 0)
@@ -777,50 +855,12 @@ static void matches_conntrackd_147(void **state)
 	assert_int_equal(kbatch_flush(b), 0);
 	kbatch_free(b);
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(conf, sizeof(conf), "%s/ctd.conf", dir);
-	snprintf(sock, sizeof(sock), "%s/ctd.sock", dir);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fprintf(f, "General {\n LockFile %s/lock\n UNIX { Path %s }\n Systemd off\n"
-		"}\nSync {\n Mode FTFW { }\n UDP {\n  IPv4_address 127.0.0.1\n"
-		"  IPv4_Destination_Address 127.0.0.2\n  Port 3799\n  Interface lo\n"
-		" }\n Options { ExpectationSync on }\n}\n", dir, sock);
-	fclose(f);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(REF_DAEMON, "conntrackd", "-C", conf, (char *)NULL);
-		_exit(127);
-	}
-	end = ev_now_ms() + 5000;
-	while (access(sock, F_OK) != 0 && ev_now_ms() < end)
-		ev_run_once(d->loop, 20);
-	assert_int_equal(access(sock, F_OK), 0);
-
-	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s -i", conf);
-	nref = run_lines(cmd, ref, 64);
-	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s -i expect", conf);
+	ref_start();
+	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s/ctd.conf -i", ref.dir);
+	nref = run_lines(cmd, ref_lines, 64);
+	snprintf(cmd, sizeof(cmd), REF_DAEMON " -C %s/ctd.conf -i expect", ref.dir);
 	nrefe = run_lines(cmd, refe, 8);
-	kill(pid, SIGTERM);
-	end = ev_now_ms() + 5000;
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (ev_now_ms() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			break;
-		}
-		ev_run_once(d->loop, 20);
-	}
-	unlink(conf);
-	snprintf(cmd, sizeof(cmd), "%s/lock", dir);
-	unlink(cmd);
-	unlink(sock);
-	rmdir(dir);
+	ref_stop();
 
 	assert_int_equal(nl_open(d, &sink), 0);
 	assert_int_equal(nl_dump_ct(d), 0);
@@ -831,12 +871,12 @@ static void matches_conntrackd_147(void **state)
 	}
 	assert_int_equal(nref, 41);
 	assert_int_equal(nours, nref);
-	qsort(ref, nref, sizeof(ref[0]), cmp_str);
+	qsort(ref_lines, nref, sizeof(ref_lines[0]), cmp_str);
 	qsort(ours, nours, sizeof(ours[0]), cmp_str);
 	for (size_t i = 0; i < nref; i++) {
-		assert_string_equal(ours[i], ref[i]);
+		assert_string_equal(ours[i], ref_lines[i]);
 		free(ours[i]);
-		free(ref[i]);
+		free(ref_lines[i]);
 	}
 
 	assert_int_equal(nl_dump_exp(d), 0);
@@ -876,7 +916,7 @@ int main(void)
 		cmocka_unit_test_setup(expectations, setup),
 		cmocka_unit_test_setup(retry_rules_and_errors, setup),
 		cmocka_unit_test_setup(flush_with_predicate, setup),
-		cmocka_unit_test_setup(matches_conntrackd_147, setup),
+		cmocka_unit_test_setup_teardown(matches_conntrackd_147, setup, ref_teardown),
 		cmocka_unit_test_setup(create_rate, setup),
 	};
 
