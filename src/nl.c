@@ -54,6 +54,7 @@ struct nl {
 	struct nl_stats st;
 	uint32_t bufmax;                /* growth ceiling, bytes */
 	bool warned_max;
+	uint64_t resync_ms;             /* duration of the last resync */
 	struct ev_timer resync_t, poll_t;
 	char *rbuf;
 };
@@ -179,9 +180,14 @@ static void overrun(struct nl *nl, struct nlsock *s)
 			   rcvbuf_get(s->fd) : rcvbuf_get(s->fd) * 2);
 	}
 	if (c->nl_overrun_resync && !ev_timer_pending(&nl->resync_t)) {
-		uint64_t ms = (uint64_t)c->nl_overrun_resync * 1000;
-		ev_timer_add(nl->d->loop, &nl->resync_t,
-			     ms < NL_OVERRUN_DELAY_MS ? ms : NL_OVERRUN_DELAY_MS);
+		/* Soon, but in a storm of overruns keep dumping from eating
+		 * the daemon: at least 4x the last resync's duration. */
+		uint64_t max = (uint64_t)c->nl_overrun_resync * 1000;
+		uint64_t ms = nl->resync_ms * 4;
+
+		if (ms < NL_OVERRUN_DELAY_MS)
+			ms = NL_OVERRUN_DELAY_MS;
+		ev_timer_add(nl->d->loop, &nl->resync_t, ms < max ? ms : max);
 	}
 }
 
@@ -256,6 +262,7 @@ static void resync(struct nl *nl, bool exp)
 void nl_resync_now(struct ctd *d)
 {
 	struct nl *nl = d->nl;
+	uint64_t t0 = ev_now_ms();
 
 	if (!nl)
 		return;
@@ -263,6 +270,7 @@ void nl_resync_now(struct ctd *d)
 	resync(nl, false);
 	if (d->conf->expectation_sync)
 		resync(nl, true);
+	nl->resync_ms = ev_now_ms() - t0;
 }
 
 static void resync_fire(struct ev_timer *t, void *arg)
