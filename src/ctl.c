@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "cache.h"
 #include "ctd.h"
@@ -302,6 +303,43 @@ static void dump_start(struct ctl_client *c, bool ext, bool exp, enum obj_fmt fm
 	c->dump.pos = 0;
 }
 
+/* NOTRACK with DisableInternalCache has no internal cache: -i shows the
+ * kernel table itself, with timeouts and use counts, plain even with -x
+ * (1.4.x). Synchronous, like the kernel dump it is; bounded by CTL_BUF_MAX. */
+static int live_one(enum nf_conntrack_msg_type type, struct nf_conntrack *n,
+		    void *arg)
+{
+	struct ctl_client *c = arg;
+	char line[1024 + 2];
+	struct ct ct;
+	int len;
+
+	if (ct_from_nfct(&ct, n) < 0)
+		return NFCT_CB_CONTINUE;
+	len = ct_snprintf_timeout(line, 1024, &ct);
+	ct_release(&ct);
+	if (len > 1023)
+		len = 1023;
+	line[len++] = '\n';
+	buf_append(c, line, (size_t)len);
+	return c->fd < 0 ? NFCT_CB_STOP : NFCT_CB_CONTINUE;
+}
+
+static void live_dump(struct ctl_client *c)
+{
+	struct nfct_handle *h = nfct_open(CONNTRACK, 0);
+	uint32_t family = AF_UNSPEC;
+
+	if (!h) {
+		log_err("can't open netlink handler: %s", strerror(errno));
+		return;
+	}
+	nfct_callback_register(h, NFCT_T_ALL, live_one, c);
+	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
+		log_err("can't get kernel conntrack table");
+	nfct_close(h);
+}
+
 /* ---- writing ---- */
 
 /* Write what is buffered, produce more dump lines, and close when done.
@@ -385,9 +423,15 @@ static void dispatch_sync(struct ctl_client *c, int req)
 	case CTL_CT_RESYNC_MASTER:  sync_resync_kernel(d, true, false); break;
 	case CTL_EXP_RESYNC_MASTER: if (xs) sync_resync_kernel(d, false, true); break;
 	case CTL_ALL_RESYNC_MASTER: sync_resync_kernel(d, true, xs); break;
-	case CTL_CT_DUMP_INTERNAL:  dump_start(c, false, false, OBJ_FMT_PLAIN); break;
+	case CTL_CT_DUMP_INTERNAL:
+	case CTL_CT_DUMP_INT_XML:
+		if (d->conf->disable_internal_cache)
+			live_dump(c);
+		else
+			dump_start(c, false, false, req == CTL_CT_DUMP_INTERNAL ?
+				   OBJ_FMT_PLAIN : OBJ_FMT_XML);
+		break;
 	case CTL_CT_DUMP_EXTERNAL:  dump_start(c, true, false, OBJ_FMT_PLAIN); break;
-	case CTL_CT_DUMP_INT_XML:   dump_start(c, false, false, OBJ_FMT_XML); break;
 	case CTL_CT_DUMP_EXT_XML:   dump_start(c, true, false, OBJ_FMT_XML); break;
 	/* Plain expectation dumps need ExpectationSync; XML ones are always
 	 * answered (1.4.x). */

@@ -89,22 +89,29 @@ static int init_failed(struct ctd *d)
 	return 1;
 }
 
+/* DECISIONS.md: user-space helpers are parsed but not implemented. */
+static bool helper_refused(const struct ctd_conf *conf)
+{
+	int line = conf->nhelpers ? conf->helpers[0].line : 0;
+
+	if (!conf->has_helper)
+		return false;
+	if (line > 0)
+		log_err("%s:%d: Helper sections (user-space helpers) are not "
+			"supported by this conntrackd", conf->file, line);
+	else
+		log_err("%s: Helper sections (user-space helpers) are not "
+			"supported by this conntrackd", conf->file);
+	return true;
+}
+
 static int run_daemon(struct ctd_conf *conf, bool background)
 {
 	struct ctd d = { 0 };
 	int r;
 
-	if (conf->has_helper) {
-		int line = conf->nhelpers ? conf->helpers[0].line : 0;
-
-		if (line > 0)
-			log_err("%s:%d: Helper sections (user-space helpers) are not "
-				"supported by this conntrackd", conf->file, line);
-		else
-			log_err("%s: Helper sections (user-space helpers) are not "
-				"supported by this conntrackd", conf->file);
+	if (helper_refused(conf))
 		return 1;
-	}
 	d.conf = conf;
 	d.console = !background;
 	ev_timer_init(&d.watchdog, NULL, NULL);
@@ -171,7 +178,7 @@ int main(int argc, char **argv)
 		break;
 	case CLI_CONFTEST:
 		conf_print(conf, stdout);
-		r = fflush(stdout) == 0 ? 0 : 1;
+		r = fflush(stdout) == 0 && !helper_refused(conf) ? 0 : 1;
 		break;
 	default:
 		r = run_daemon(conf, o.role == CLI_DAEMON);
