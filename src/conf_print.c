@@ -254,7 +254,10 @@ static void print_helper(const struct ctd_conf *c, FILE *out)
 
 void conf_print(const struct ctd_conf *c, FILE *out)
 {
-	fprintf(out, "# effective configuration read from %s\n", c->file);
+	fprintf(out, "# effective configuration read from ");
+	for (const char *p = c->file; *p; p++)	/* a newline would end the comment */
+		fputc((unsigned char)*p < 0x20 ? '?' : *p, out);
+	fputc('\n', out);
 	print_general(c, out);
 	if (c->has_sync)
 		print_sync(c, out);
