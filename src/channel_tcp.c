@@ -224,19 +224,20 @@ int chan_tcp_send(struct channel *c, const uint8_t *data, size_t len)
 {
 	ssize_t n;
 
+	/* As 1.4.x, a chunk that cannot go out now counts as a send error. */
 	if (c->connected && c->errq.head)
 		errq_drain(c);
 	if (!c->connected || c->errq.head) {
+		c->st.err_sent++;
 		errq_push(c, data, len, false);
 		client_events(c);
 		return 0;
 	}
 	n = send(c->sfd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			c->st.err_sent++;
+		c->st.err_sent++;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			client_drop(c);
-		}
 		errq_push(c, data, len, false);
 		client_events(c);
 		return 0;
