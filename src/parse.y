@@ -35,6 +35,11 @@ struct cy_state {
 	char        tokbuf[48];   /* text of the last token (possibly cut) */
 	bool        tokcut;
 	int         tokline;
+	char        prevbuf[48];  /* ... and of the one before */
+	int         prevline;
+	unsigned long ntok;       /* tokens handed to the parser */
+	unsigned long err_ntok;   /* ntok at the last syntax error */
+	bool        keep;         /* recovery keeps the lookahead */
 	const char *last_block_kw;
 	unsigned    depth_over;   /* braces beyond CY_DEPTH_MAX */
 	const char *closed;       /* block the last '}' closed */
@@ -121,16 +126,18 @@ int  cy_run(struct cy_state *ps, const char *buf, size_t len);
  * After a syntax error drop the offending token (the lexer skips the rest
  * of its line, see lex.l cylex) and report the next error at once: every bad
  * line gets its message. A '}' is kept inside a block because it closes
- * it; at end of file bison's own recovery gives up.
+ * it, and so is a token that starts a new line after a missing value (see
+ * yyreport_syntax_error); at end of file bison's own recovery gives up.
  */
 #define RECOVER do {							\
 		if (ps->nerrors >= CY_MAX_ERRORS)			\
 			YYABORT;					\
 		if (yychar != CYEOF) {					\
 			yyerrok;					\
-			if (yychar != '}')				\
+			if (yychar != '}' && !ps->keep)			\
 				yyclearin;				\
 		}							\
+		ps->keep = false;					\
 	} while (0)
 #define RECOVER_TOP do {						\
 		if (ps->nerrors >= CY_MAX_ERRORS)			\
@@ -139,6 +146,7 @@ int  cy_run(struct cy_state *ps, const char *buf, size_t len);
 			yyerrok;					\
 			yyclearin;					\
 		}							\
+		ps->keep = false;					\
 	} while (0)
 
 static struct cy_tok cy_none(const struct cy_state *ps)
@@ -549,9 +557,6 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 	char text[sizeof(ps->tokbuf) + 4];
 
 	(void)scanner;
-	ps->skipping = true;
-	ps->skip_line = ps->tokline;
-	ps->skip_depth = strcmp(yysymbol_name(tok), "'{'") == 0;
 	snprintf(text, sizeof(text), "%s%s", ps->tokbuf, ps->tokcut ? "..." : "");
 	for (int i = 0; i < n; i++) {
 		if (strcmp(yysymbol_name(exp[i]), "'}'") == 0)
@@ -559,6 +564,40 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 		if (exp[i] == YYSYMBOL_T_GENERAL)
 			top_pos = true;
 	}
+	/*
+	 * A value was expected but the next line began: the value is missing
+	 * and the token probably starts the next statement. Blame the key's
+	 * line and keep the token (once: if it fails again it is dropped).
+	 */
+	if (!item_pos && !top_pos && tok != YYSYMBOL_YYEOF &&
+	    ps->tokline > ps->prevline && ps->ntok != ps->err_ntok &&
+	    strcmp(yysymbol_name(tok), "'{'") != 0) {
+		ps->err_ntok = ps->ntok;
+		ps->keep = true;
+		if (n == 1 && strcmp(yysymbol_name(exp[0]), "'{'") == 0) {
+			cy_err(ps, ps->prevline, "missing '{' after '%s'", ps->prevbuf);
+		} else if (n > 0 && n <= 4) {
+			char want[256] = "";
+
+			for (int i = 0; i < n; i++) {
+				size_t l = strlen(want);
+
+				snprintf(want + l, sizeof(want) - l, "%s%s", i ? " or " : "",
+					 yysymbol_name(exp[i]));
+			}
+			cy_err(ps, ps->prevline, "missing value after '%s': expected %s",
+			       ps->prevbuf, want);
+		} else {
+			cy_err(ps, ps->prevline, "incomplete statement after '%s' in %s block",
+			       ps->prevbuf, rbrace && ps->closed ? ps->closed : blk ? blk : "?");
+		}
+		return 0;
+	}
+	ps->err_ntok = ps->ntok;
+	ps->keep = false;
+	ps->skipping = true;
+	ps->skip_line = ps->tokline;
+	ps->skip_depth = strcmp(yysymbol_name(tok), "'{'") == 0;
 	if (tok == YYSYMBOL_YYEOF) {
 		if (ps->depth)
 			cy_err(ps, ps->tokline, "unexpected end of file: '%s' block "

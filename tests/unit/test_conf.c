@@ -325,6 +325,25 @@ static void test_all_errors_reported(void **state)
 	assert_int_equal(count_lines(err.text, "t.conf:11: 10.0.0.300 is not a valid IPv4"), 1);
 	free(err.text);
 	free(warn.text);
+
+	/* A missing value is blamed on its key; the next line still parses. */
+	c = load_str("General {\n"
+		     "\tHashSize\n"		/* 2 */
+		     "\tLockFile /run/x.lock\n"
+		     "\tFoo\n"			/* 4 */
+		     "\tUNIX {\n"
+		     "\t\tPath\n"		/* 6 */
+		     "\t}\n"
+		     "\tHashLimit\n"		/* 8 */
+		     "}\n", &err, &warn);
+	assert_null(c);
+	assert_int_equal(count_lines(err.text, NULL), 4);
+	assert_int_equal(count_lines(err.text, "t.conf:2: missing value after 'HashSize': expected number"), 1);
+	assert_int_equal(count_lines(err.text, "t.conf:4: syntax error at 'Foo': unknown keyword 'Foo' in General block"), 1);
+	assert_int_equal(count_lines(err.text, "t.conf:6: missing value after 'Path': expected path"), 1);
+	assert_int_equal(count_lines(err.text, "t.conf:8: missing value after 'HashLimit'"), 1);
+	free(err.text);
+	free(warn.text);
 }
 
 static void test_round_trip(void **state)
