@@ -62,6 +62,9 @@ struct ctd {
 	uint64_t          watchdog_usec;
 	bool              lock_held;    /* we created conf->lockfile */
 	int               exit_status;  /* returned by main after ev_run */
+	/* Commits as the control socket saw them (request to ctl_client_finish). */
+	uint64_t          commits;
+	uint64_t          last_commit_us;
 };
 
 /* Register a forked helper; done() (may be NULL) runs when it is reaped.

@@ -36,6 +36,7 @@ struct ctl_client {
 	bool               finished;    /* no more output will be added */
 	bool               awaiting;    /* commit: sync calls ctl_client_finish */
 	bool               in_dispatch;
+	uint64_t           started_us;  /* when the request was dispatched */
 	struct {
 		bool     on, ext, exp, alarm;
 		enum obj_fmt fmt;
@@ -57,6 +58,14 @@ struct ctl {
 };
 
 static void client_progress(struct ctl_client *c);
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 /* ---- request decoding ---- */
 
@@ -213,6 +222,10 @@ void ctl_client_finish(struct ctl_client *c)
 {
 	if (!c)
 		return;
+	if (c->awaiting && c->srv) {
+		c->srv->d->commits++;
+		c->srv->d->last_commit_us = now_us() - c->started_us;
+	}
 	c->awaiting = false;
 	c->finished = true;
 	if (!c->srv || c->fd < 0) {
@@ -478,6 +491,7 @@ static void dispatch(struct ctl_client *c, int req)
 
 	c->req = req;
 	c->dispatched = true;
+	c->started_us = now_us();
 	ev_timer_del(d->loop, &c->deadline);
 	if (req == CTL_KILL) {
 		c->finished = true;

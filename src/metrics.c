@@ -188,8 +188,15 @@ void metrics_print(struct ctd *d, FILE *f)
 	single(f, "uptime_seconds", "gauge", "Seconds since initialisation completed.",
 	       now > d->started ? (uint64_t)(now - d->started) : 0);
 	caches(f, d);
-	if (d->sync)
+	if (d->sync) {
 		sync_counters(f, d);
+		single(f, "commits", "counter", "Commits requested with -c and finished.",
+		       d->commits);
+		family(f, "last_commit_duration_seconds", "gauge",
+		       "Duration of the last commit, request to completion.");
+		fprintf(f, "conntrackd_last_commit_duration_seconds %llu.%06llu\n",
+			(ull)(d->last_commit_us / 1000000), (ull)(d->last_commit_us % 1000000));
+	}
 	channels(f, d);
 	netlink(f, d);
 	single(f, "control_clients", "gauge", "Control socket clients connected.",
