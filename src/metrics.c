@@ -1,8 +1,8 @@
 /*
  * Beyond upstream: every counter as OpenMetrics text (`conntrackd -s
  * metrics`, request CTL_STATS_METRICS), for node_exporter's textfile
- * collector or a tiny HTTP shim. Counter families are named without the
- * `_total` suffix their samples carry; the text ends with `# EOF`.
+ * collector or a tiny HTTP shim. Prometheus text exposition format
+ * (checked with promtool), ended by `# EOF`.
  */
 #include <stdio.h>
 #include <time.h>
@@ -22,10 +22,15 @@ struct mcache {
 	const struct cache_stats *s;
 };
 
+/* The Prometheus text format names a counter family like its samples,
+ * with the `_total' suffix (promtool and node_exporter's textfile collector
+ * expect that); `# EOF' is a comment there and ends the OpenMetrics text. */
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
-	fprintf(f, "# TYPE conntrackd_%s %s\n# HELP conntrackd_%s %s\n",
-		name, type, name, help);
+	const char *sfx = type[0] == 'c' ? "_total" : "";
+
+	fprintf(f, "# HELP conntrackd_%s%s %s\n# TYPE conntrackd_%s%s %s\n",
+		name, sfx, help, name, sfx, type);
 }
 
 static void single(FILE *f, const char *name, const char *type,

@@ -925,10 +925,24 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(c.buf, "# TYPE conntrackd_cache_entries gauge\n"));
 	assert_non_null(strstr(c.buf,
 		"conntrackd_cache_entries{cache=\"stats\",kind=\"ct\"} 3\n"));
-	assert_non_null(strstr(c.buf, "# TYPE conntrackd_cache_created counter\n"));
+	assert_non_null(strstr(c.buf, "# TYPE conntrackd_cache_created_total counter\n"));
 	assert_non_null(strstr(c.buf,
 		"conntrackd_cache_created_total{cache=\"stats\",kind=\"ct\"} 3\n"));
 	assert_true(c.len > 6 && strcmp(c.buf + c.len - 6, "# EOF\n") == 0);
+	/* The exposition format itself, when Prometheus' checker is installed. */
+	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		char path[128], cmd[256];
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s.prom", f->conf.unix_path);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		fwrite(c.buf, 1, c.len, fp);
+		fclose(fp);
+		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+		assert_int_equal(system(cmd), 0);
+		unlink(path);
+	}
 	cl_free(&c);
 }
 
