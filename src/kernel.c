@@ -72,6 +72,7 @@ struct kbatch {
 	size_t len;
 	char *rbuf;             /* answers */
 	size_t last;            /* offset of the last request in buf */
+	size_t cap;             /* bytes per batch (<= KB_BUFSZ) */
 	struct kreqv pend;      /* requests in buf, in order */
 	struct kreqv retry;     /* follow-ups of the last batch */
 	uint64_t ok, failed;
@@ -133,6 +134,18 @@ struct kbatch *kbatch_new(kbatch_err_cb cb, void *arg)
 		       &sz, sizeof(sz)) < 0)
 		setsockopt(mnl_socket_get_fd(b->nl), SOL_SOCKET, SO_SNDBUF,
 			   &sz, sizeof(sz));
+	{
+		/* Without the privilege to force it, batch what fits (the
+		 * kernel refuses a datagram above sndbuf - 32). */
+		socklen_t l = sizeof(sz);
+
+		b->cap = KB_BUFSZ;
+		if (getsockopt(mnl_socket_get_fd(b->nl), SOL_SOCKET, SO_SNDBUF,
+			       &sz, &l) == 0 && (size_t)sz / 2 < b->cap)
+			b->cap = (size_t)sz / 2;
+		if (b->cap < 2 * KB_MSG_ROOM)
+			b->cap = 2 * KB_MSG_ROOM;
+	}
 	/* Error answers without the echoed request: smaller, faster. */
 	mnl_socket_setsockopt(b->nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	b->portid = mnl_socket_get_portid(b->nl);
@@ -195,7 +208,6 @@ static struct nlmsghdr *put_hdr(struct kbatch *b, uint16_t type, uint16_t flags,
 #if KB_ACK_EVERY
 	nlh->nlmsg_flags |= NLM_F_ACK;
 #endif
-	b->last = b->len;
 	nlh->nlmsg_seq = seq;
 	nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
 	nfh->nfgen_family = family;
@@ -291,8 +303,16 @@ static int build_exp(struct kbatch *b, const struct kreq *r)
 /* Build request r (already in b->pend) into the buffer. */
 static int build(struct kbatch *b, struct kreq *r)
 {
+	size_t at = b->len;
+	int ret;
+
 	r->seq = ++b->seq;
-	return is_ct(r->op) ? build_ct(b, r) : build_exp(b, r);
+	ret = is_ct(r->op) ? build_ct(b, r) : build_exp(b, r);
+	if (ret == 0)
+		b->last = at;
+	else    /* a half-written message stays outside len: wipe it */
+		memset(b->buf + at, 0, KB_MSG_ROOM);
+	return ret;
 }
 
 static void report(struct kbatch *b, struct kreq *r, int err)
@@ -428,6 +448,28 @@ static int settle(struct kbatch *b, struct kreq *r)
 	return 0;
 }
 
+/* Follow-ups, in order, become the next batch(es): as many as fit. */
+static void fill_from_retry(struct kbatch *b)
+{
+	size_t i = 0;
+
+	while (i < b->retry.n && b->len + KB_MSG_ROOM <= b->cap) {
+		struct kreq *r = reqv_push(&b->pend);
+
+		if (!r)
+			break;
+		*r = b->retry.v[i++];
+		if (build(b, r) < 0) {
+			if (r->stage != KST_PRE_DELETE)
+				report(b, r, EINVAL);
+			req_release(r);
+			b->pend.n--;
+		}
+	}
+	memmove(b->retry.v, b->retry.v + i, (b->retry.n - i) * sizeof(*b->retry.v));
+	b->retry.n -= i;
+}
+
 static int send_pending(struct kbatch *b)
 {
 	int before = (int)b->failed;
@@ -453,7 +495,6 @@ static int send_pending(struct kbatch *b)
 		if (!b->sock_err && recv_answers(b) < 0)
 			b->sock_err = errno;
 
-		b->retry.n = 0;
 		for (size_t i = 0; i < b->pend.n; i++) {
 			settle(b, &b->pend.v[i]);
 			req_release(&b->pend.v[i]);
@@ -461,25 +502,7 @@ static int send_pending(struct kbatch *b)
 		b->pend.n = 0;
 		memset(b->buf, 0, b->len);
 		b->len = 0;
-
-		/* Follow-ups become the next batch. */
-		{
-			struct kreqv t = b->pend;
-			b->pend = b->retry;
-			b->retry = t;
-		}
-		for (size_t i = 0; i < b->pend.n; i++) {
-			if (b->len + KB_MSG_ROOM > KB_BUFSZ || build(b, &b->pend.v[i]) < 0) {
-				/* Cannot happen with sane sizes; fail the rest. */
-				for (size_t j = i; j < b->pend.n; j++) {
-					if (b->pend.v[j].stage != KST_PRE_DELETE)
-						report(b, &b->pend.v[j], ENOSPC);
-					req_release(&b->pend.v[j]);
-				}
-				b->pend.n = i;
-				break;
-			}
-		}
+		fill_from_retry(b);
 	}
 	return (int)b->failed - before;
 }
@@ -488,7 +511,7 @@ static int queue(struct kbatch *b, struct kreq *tmpl)
 {
 	struct kreq *r;
 
-	if (b->len + KB_MSG_ROOM > KB_BUFSZ && send_pending(b) < 0)
+	if (b->len + KB_MSG_ROOM > b->cap && send_pending(b) < 0)
 		return -1;
 	if (!(r = reqv_push(&b->pend))) {
 		req_release(tmpl);

@@ -686,6 +686,29 @@ static void retry_rules_and_errors(void **state)
 	ctx_free(d);
 }
 
+/* A commit onto a node that has everything already: every create answers
+ * EEXIST and turns into delete + create, twice as many messages as fit in
+ * one batch. None may fail. */
+static void recreate_many_existing(void **state)
+{
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+
+	(void)state;
+	b = kbatch_new(err_cb, &b);
+	create_many(b, 0, 3000);
+	assert_int_equal(kbatch_flush(b), 0);
+	create_many(b, 0, 3000);
+	assert_int_equal(kbatch_flush(b), 0);
+	assert_int_equal(kbatch_failed(b), 0);
+	assert_int_equal(kbatch_ok(b), 6000);
+	kbatch_free(b);
+	assert_int_equal(nl_open(d, &sink), 0);
+	assert_int_equal(nl_dump_ct(d), 0);
+	assert_int_equal(R.ndumps, 3000);
+	ctx_free(d);
+}
+
 static bool only_udp(const struct ct *ct, void *arg)
 {
 	(void)arg;
@@ -941,6 +964,7 @@ int main(void)
 		cmocka_unit_test_setup(kernel_space_filter, setup),
 		cmocka_unit_test_setup(expectations, setup),
 		cmocka_unit_test_setup(retry_rules_and_errors, setup),
+		cmocka_unit_test_setup(recreate_many_existing, setup),
 		cmocka_unit_test_setup(flush_with_predicate, setup),
 		cmocka_unit_test_setup_teardown(matches_conntrackd_147, setup, ref_teardown),
 		cmocka_unit_test_setup(create_rate, setup),
