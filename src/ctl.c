@@ -36,6 +36,7 @@ struct ctl_client {
 	bool               finished;    /* no more output will be added */
 	bool               awaiting;    /* commit: sync calls ctl_client_finish */
 	bool               in_dispatch;
+	bool               rd_eof;      /* reader half-closed after its request */
 	uint64_t           started_us;  /* when the request was dispatched */
 	struct {
 		bool     on, ext, exp, alarm;
@@ -58,6 +59,14 @@ struct ctl {
 };
 
 static void client_progress(struct ctl_client *c);
+
+/* Read interest only until the reader half-closes: a client may shut down
+ * its sending side after the request and still wait for the reply. */
+static void client_watch(struct ctl_client *c, bool write)
+{
+	ev_fd_mod(c->srv->d->loop, c->fd,
+		  (c->rd_eof ? 0 : EV_READ) | (write ? EV_WRITE : 0));
+}
 
 static uint64_t now_us(void)
 {
@@ -191,7 +200,7 @@ void ctl_client_write(struct ctl_client *c, const char *buf, size_t len)
 		return;
 	buf_append(c, buf, len);
 	if (c->fd >= 0 && !c->in_dispatch && c->srv)
-		ev_fd_mod(c->srv->d->loop, c->fd, EV_READ | EV_WRITE);
+		client_watch(c, true);
 }
 
 void ctl_client_printf(struct ctl_client *c, const char *fmt, ...)
@@ -359,7 +368,6 @@ static void live_dump(struct ctl_client *c)
  * A bounded amount per call so one fast reader cannot monopolise the loop. */
 static void client_progress(struct ctl_client *c)
 {
-	struct ev_loop *loop;
 	int rounds = 8;
 
 	if (c->fd < 0 || !c->srv) {
@@ -367,7 +375,6 @@ static void client_progress(struct ctl_client *c)
 			client_drop(c);
 		return;
 	}
-	loop = c->srv->d->loop;
 	while (rounds-- > 0) {
 		if (c->off < c->len) {
 			ssize_t w = send(c->fd, c->buf + c->off, c->len - c->off,
@@ -395,14 +402,14 @@ static void client_progress(struct ctl_client *c)
 		return;
 	}
 	if (c->off < c->len || c->dump.on) {
-		ev_fd_mod(loop, c->fd, EV_READ | EV_WRITE);
+		client_watch(c, true);
 		return;
 	}
 	if (c->finished && !c->awaiting) {
 		client_drop(c);
 		return;
 	}
-	ev_fd_mod(loop, c->fd, EV_READ);        /* to notice a hang-up */
+	client_watch(c, false);                 /* to notice a hang-up */
 }
 
 /* ---- dispatch ---- */
@@ -531,9 +538,14 @@ static void client_cb(int fd, int events, void *arg)
 		n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			goto write;
+		if (n == 0 && c->dispatched) {
+			c->rd_eof = true;
+			client_watch(c, c->off < c->len || c->dump.on);
+			goto write;
+		}
 		if (n <= 0) {
 			/* Hang-up before a full request is a failed read;
-			 * after it, the client just stopped listening. */
+			 * a reset after it means the reader is gone. */
 			if (!c->dispatched)
 				c->srv->d->rt.local_read_failed++;
 			client_drop(c);

@@ -779,6 +779,23 @@ static void test_xml_dump(void **state)
 	cl_free(&c);
 }
 
+/* A reader that shuts down its sending side after the request (socat,
+ * nc -N) still receives the whole reply. */
+static void test_half_closed_reader(void **state)
+{
+	struct fx *f = *state;
+	struct cl c;
+
+	assert_int_equal(stats_mode_new(&f->d), 0);
+	fill_stats(f, 30000);
+	cl_open(f, &c);
+	cl_req(&c, CTL_CT_DUMP_INTERNAL);
+	shutdown(c.fd, SHUT_WR);
+	run_until_eof(f, &c, 1, 10000);
+	assert_int_equal(count_lines(c.buf, c.len, " [active since "), 30000);
+	cl_free(&c);
+}
+
 /* A reader that disappears in the middle of a dump costs nothing. */
 static void test_reader_goes_away(void **state)
 {
@@ -967,6 +984,7 @@ int main(void)
 		S(test_stats_mode_requests),
 		S(test_streamed_dump),
 		S(test_xml_dump),
+		S(test_half_closed_reader),
 		S(test_reader_goes_away),
 		S(test_client_roundtrip),
 		S(test_debian_client),
