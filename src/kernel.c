@@ -531,8 +531,11 @@ int kbatch_ct(struct kbatch *b, enum kop op, const struct ct *ct,
 {
 	struct kreq r;
 
-	if (!is_ct((uint8_t)op) || !(ct->have & CT_H_ORIG))
+	if (!is_ct((uint8_t)op) || !(ct->have & CT_H_ORIG) ||
+	    (ct->orig.l3 != AF_INET && ct->orig.l3 != AF_INET6)) {
+		errno = EINVAL;
 		return -1;
+	}
 	memset(&r, 0, sizeof(r));
 	r.op = (uint8_t)op;
 	r.stage = op == KOP_CT_CREATE ? KST_CREATE :
@@ -564,8 +567,11 @@ int kbatch_exp(struct kbatch *b, enum kop op, const struct exp *e, uint32_t time
 {
 	struct kreq r;
 
-	if (op != KOP_EXP_CREATE && op != KOP_EXP_DELETE)
+	if ((op != KOP_EXP_CREATE && op != KOP_EXP_DELETE) ||
+	    !(e->have & EXP_H_MASTER)) {
+		errno = EINVAL;
 		return -1;
+	}
 	memset(&r, 0, sizeof(r));
 	r.op = (uint8_t)op;
 	r.stage = op == KOP_EXP_CREATE ? KST_CREATE : KST_DELETE;
