@@ -1204,6 +1204,67 @@ static void test_from_config(void **state)
 		    "General {\n\tLockFile /tmp/ctdchan-unused.lock\n}\n", &b);
 }
 
+static void test_tcp_ipv6(void **state)
+{
+	struct side a, b;
+	struct tcp_pair p = { &a, &b };
+	struct conf_channel *ch;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	ch = add_chan(a.conf, CHAN_TCP, "va0", 3801);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "fd77:0::1");
+	ch->have_addr = true;
+	v6(&ch->dest, "fd77:0::2");
+	ch->have_dest = true;
+	ch = add_chan(b.conf, CHAN_TCP, "vb0", 3801);
+	ch->family = AF_INET6;
+	v6(&ch->addr, "fd77:0::2");
+	ch->have_addr = true;
+	v6(&ch->dest, "fd77:0::1");
+	ch->have_dest = true;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_true(pump(tcp_all_connected, &p, 5000));
+	send_msgs(&a, 1, 5, 200, true);
+	assert_true(wait_msgs(&b, 5, 3000));
+	check_seqs(&b, 1, 5, 200);
+	send_msgs(&b, 9, 1, 8, true);
+	assert_true(wait_msgs(&a, 1, 3000));
+	side_close(&a);
+	side_close(&b);
+}
+
+/* An interface that disappears (RTM_DELLINK) fails over like one going down. */
+static void test_failover_deleted_link(void **state)
+{
+	struct side a;
+	struct cur_want w;
+	struct conf_channel *ch;
+
+	(void)state;
+	assert_int_equal(sh("ip link add vx0 type veth peer name vx1 && "
+			    "ip addr add 10.78.0.1/24 dev vx0 && ip link set vx0 up && "
+			    "ip link set vx1 up"), 0);
+	side_init(&a, new_conf());
+	ch = add_chan(a.conf, CHAN_UDP, "vx0", 3802);
+	v4(&ch->addr, "10.78.0.1");
+	ch->have_addr = true;
+	v4(&ch->dest, "10.78.0.2");
+	ch->have_dest = true;
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3802);
+	assert_non_null(open_in(ns_a, &a));
+	assert_int_equal(chanset_current(a.cs), 0);
+	assert_int_equal(sh("ip link del vx0"), 0);
+	w.cs = a.cs;
+	w.idx = 1;
+	assert_true(pump(current_is, &w, 3000));
+	assert_non_null(strstr(read_log(), "device `va0' becomes dedicated link"));
+	side_close(&a);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -1291,9 +1352,14 @@ static int setup(void **state)
 	if (sh("ip link set lo up") || sh("ip netns add %s", nsname))
 		return -1;
 	atexit(drop_ns);        /* even if setup fails halfway */
-	/* No duplicate address detection: IPv6 is usable at once. */
-	if (sh("sysctl -qw net.ipv6.conf.default.accept_dad=0") ||
-	    sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0", nsname))
+	/*
+	 * No duplicate address detection: IPv6 is usable at once; and IPv6
+	 * addresses survive the failover test's link down.
+	 */
+	if (sh("sysctl -qw net.ipv6.conf.default.accept_dad=0 "
+	       "net.ipv6.conf.default.keep_addr_on_down=1") ||
+	    sh("ip netns exec %s sysctl -qw net.ipv6.conf.default.accept_dad=0 "
+	       "net.ipv6.conf.default.keep_addr_on_down=1", nsname))
 		return -1;
 	snprintf(path, sizeof(path), "/run/netns/%s", nsname);
 	ns_b = open(path, O_RDONLY | O_CLOEXEC);
@@ -1346,6 +1412,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checksum_option, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_failover, loop_new, links_up),
 		cmocka_unit_test_setup_teardown(test_from_config, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_tcp_ipv6, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_failover_deleted_link, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_open_errors, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_debian_interop, loop_new, io_teardown),
 	};
