@@ -579,7 +579,12 @@ static void too_many(struct ctl *s, int fd)
 
 	ssize_t r;
 
-	/* Best effort: the client sees EOF either way. */
+	char junk[64];
+
+	/* Best effort: the client sees EOF either way. Its request is read
+	 * first so that close() does not reset the line away. */
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
 	r = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)r;
 	close(fd);
