@@ -327,6 +327,8 @@ struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
 	if (!cs->link)
 		log_warn("can't open interface watcher: %s; link failover disabled",
 			 strerror(errno));
+	/* A link already down at start-up sends no event: look now. */
+	chanset_link_event(cs, cs->ch[cs->cur].ifindex, 0);
 	return cs;
 }
 

@@ -1265,6 +1265,21 @@ static void test_failover_deleted_link(void **state)
 	side_close(&a);
 }
 
+/* The Default link is down when the daemon starts: the other one is used. */
+static void test_down_at_start(void **state)
+{
+	struct side a;
+
+	(void)state;
+	assert_int_equal(sh("ip link set va0 down"), 0);
+	side_init(&a, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3803);
+	peer_conf(a.conf, CHAN_UDP, true, 1, 3803);
+	assert_non_null(open_in(ns_a, &a));
+	assert_int_equal(chanset_current(a.cs), 1);
+	side_close(&a);
+}
+
 static void test_open_errors(void **state)
 {
 	struct side a;
@@ -1414,6 +1429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_from_config, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_tcp_ipv6, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_failover_deleted_link, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_down_at_start, loop_new, links_up),
 		cmocka_unit_test_setup_teardown(test_open_errors, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_debian_interop, loop_new, io_teardown),
 	};
