@@ -10,9 +10,21 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "wire.h"
 
@@ -931,6 +943,417 @@ test_duplicates_later_wins(void **state)
 	ct_release(&ct);
 }
 
+/* ---- interoperability with the real conntrackd 1.4.7 ------------------ */
+
+/*
+ * In a private network namespace: Debian's conntrackd (NOTRACK, UDP on
+ * loopback) must accept what we encode without a single malformed
+ * counter and show the entries; and what it sends for kernel entries we
+ * create must decode and re-encode to the very same bytes.
+ */
+#define CONNTRACKD      "/usr/sbin/conntrackd"
+#define CONNTRACK       "/usr/sbin/conntrack"
+#define IO_PORT         3799
+
+static char io_dir[64], io_conf[128];
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static void
+nap(void)
+{
+	struct timespec ts = { 0, 50 * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+lo_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0)
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	close(fd);
+	return r;
+}
+
+/* Run a command, collect stdout (NUL-terminated), 5 s deadline. */
+static int
+run(const char *const argv[], char *out, size_t cap)
+{
+	int p[2], st = -1;
+	size_t n = 0;
+	long end = now_ms() + 5000;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(p[1], 1);
+		dup2(null, 2);
+		close(p[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		struct pollfd pf = { p[0], POLLIN, 0 };
+		ssize_t r;
+
+		if (now_ms() > end || poll(&pf, 1, 100) < 0)
+			break;
+		if (!pf.revents)
+			continue;
+		r = read(p[0], out + n, cap - 1 - n);
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	out[n] = 0;
+	close(p[0]);
+	if (now_ms() > end)
+		kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+cli(const char *opt, const char *arg, char *out, size_t cap)
+{
+	const char *argv[] = { CONNTRACKD, "-C", io_conf, opt, arg, NULL };
+
+	return run(argv, out, cap);
+}
+
+static int
+write_conf(void)
+{
+	FILE *f = fopen(io_conf, "w");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+	    "Sync {\n Mode NOTRACK { }\n"
+	    " UDP {\n  IPv4_address 127.0.0.1\n"
+	    "  IPv4_Destination_Address 127.0.0.2\n  Port %d\n"
+	    "  Interface lo\n  Checksum on\n }\n"
+	    " Options {\n  ExpectationSync on\n  TCPWindowTracking on\n }\n}\n"
+	    "General {\n HashSize 8192\n HashLimit 65535\n"
+	    " LogFile %s/log\n Syslog off\n LockFile %s/lock\n"
+	    " UNIX { Path %s/sock }\n}\n", IO_PORT, io_dir, io_dir, io_dir);
+	return fclose(f);
+}
+
+/* The datagram we send: TCP with SNAT, helper, labels and wscale; UDP with
+ * DNAT, mark and zone; an ICMP echo; SCTP with state; an FTP expectation. */
+static int
+build_datagram(uint8_t *b, size_t cap)
+{
+	const struct wire_tx_opts o = { false, true };
+	struct ct k = { 0 }, u = { 0 }, i = { 0 }, s = { 0 };
+	struct exp e;
+	int n = 0, r;
+
+	tup4(&k.orig, "10.1.1.1", "20.2.2.2", 6, 40000, 80);
+	tup4(&k.repl, "20.2.2.2", "30.3.3.3", 6, 80, 5555);
+	k.have = CT_H_ORIG | CT_H_PORTS | CT_H_REPL | CT_H_STATUS |
+	    CT_H_TIMEOUT | CT_H_MARK | CT_H_TCP_STATE | CT_H_TCP_WSCALE |
+	    CT_H_HELPER | CT_H_LABELS;
+	k.status = 0x19e;
+	k.tcp_state = 3;
+	k.timeout = 300;
+	k.mark = 66;
+	k.wscale_orig = 7;
+	k.wscale_repl = 8;
+	strcpy(k.helper, "ftp");
+	ext(&k, 16)->labels[0] = 2;
+	tup4(&u.orig, "10.1.1.2", "20.2.2.3", 17, 1111, 53);
+	tup4(&u.repl, "40.4.4.4", "10.1.1.2", 17, 5353, 1111);
+	u.have = CT_H_ORIG | CT_H_PORTS | CT_H_REPL | CT_H_STATUS |
+	    CT_H_TIMEOUT | CT_H_MARK | CT_H_ZONE;
+	u.status = 0x1a8;
+	u.timeout = 30;
+	u.mark = 0xabcdef;
+	u.zone = 7;
+	tup4(&i.orig, "1.1.1.1", "2.2.2.2", 1, 0x1234, 0);
+	i.orig.itype = 8;
+	tuple_invert(&i.repl, &i.orig);
+	i.have = CT_H_ORIG | CT_H_PORTS | CT_H_ICMP | CT_H_REPL |
+	    CT_H_STATUS | CT_H_TIMEOUT;
+	i.status = 8;
+	i.timeout = 30;
+	tup4(&s.orig, "10.5.5.5", "10.6.6.6", 132, 5000, 6000);
+	tuple_invert(&s.repl, &s.orig);
+	s.have = CT_H_ORIG | CT_H_PORTS | CT_H_REPL | CT_H_STATUS |
+	    CT_H_TIMEOUT | CT_H_SCTP;
+	s.status = 8;
+	s.timeout = 100;
+	s.sctp_state = 3;
+	s.sctp_vtag_orig = 0x1111;
+	s.sctp_vtag_repl = 0x2222;
+	memset(&e, 0, sizeof(e));
+	tup4(&e.master, "10.1.1.1", "20.2.2.2", 6, 40000, 80);
+	tup4(&e.expected, "20.2.2.2", "10.1.1.1", 6, 0, 51230);
+	tup4(&e.mask, "255.255.255.255", "255.255.255.255", 6, 0, 0xffff);
+	tup4(&e.nat, "0.0.0.0", "0.0.0.0", 6, 51230, 0);
+	e.have = EXP_H_MASTER | EXP_H_EXPECTED | EXP_H_MASK | EXP_H_PORTS |
+	    EXP_H_TIMEOUT | EXP_H_FLAGS | EXP_H_CLASS | EXP_H_NAT |
+	    EXP_H_HELPER | EXP_H_FN;
+	e.timeout = 300;
+	e.nat_dir = 1;
+	strcpy(e.helper, "ftp");
+	strcpy(e.fn, "nat-follow-master");
+
+	const struct ct *cts[] = { &k, &u, &i, &s };
+	for (size_t j = 0; j < 4; j++) {
+		r = wire_put_ct(b + n, cap - n, WT_CT_NEW, 0, 100 + j, cts[j], &o);
+		if (r < 0)
+			return -1;
+		n += r;
+	}
+	r = wire_put_exp(b + n, cap - n, WT_EXP_NEW, 0, 104, &e, &o);
+	ct_release(&k);
+	return r < 0 ? -1 : n + r;
+}
+
+#define IO_FAIL(...) do { fprintf(stderr, "interop: " __VA_ARGS__); \
+	rc = 1; goto out; } while (0)
+
+static int
+count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Decode what conntrackd sent us; every state message must re-encode to
+ * the same bytes. Returns the number of state messages seen. */
+static int
+drain_peer(int fd, int want, long deadline, int *bad)
+{
+	const struct wire_tx_opts o = { false, true };
+	static uint8_t b[65536], e[4096];
+	int seen = 0;
+
+	while (seen < want && now_ms() < deadline) {
+		struct pollfd pf = { fd, POLLIN, 0 };
+		struct wire_rx_stats st = { 0 };
+		struct wire_hdr h;
+		ssize_t n;
+		size_t off = 0;
+		int r, m;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		if ((n = recv(fd, b, sizeof(b), 0)) <= 0)
+			continue;
+		while (off < (size_t)n &&
+		    (r = wire_next(b + off, n - off, false, &h, &st)) > 0) {
+			m = -2;
+			if (wire_kind(&h) == WK_CT) {
+				struct ct c;
+
+				if (wire_get_ct(b + off, r, &c) == 0)
+					m = wire_put_ct(e, sizeof(e), h.type,
+					    h.flags, h.seq, &c, &o);
+				ct_release(&c);
+			} else if (wire_kind(&h) == WK_EXP) {
+				struct exp x;
+
+				if (wire_get_exp(b + off, r, &x) == 0)
+					m = wire_put_exp(e, sizeof(e), h.type,
+					    h.flags, h.seq, &x, &o);
+			} else {
+				m = -3;         /* control: not compared */
+			}
+			if (m != -3) {
+				seen++;
+				if (m != r || memcmp(e, b + off, r)) {
+					fprintf(stderr, "interop: message "
+					    "%d from conntrackd (%d bytes) "
+					    "re-encodes differently\n", seen, r);
+					(*bad)++;
+				}
+			}
+			off += r;
+		}
+		if (st.malformed)
+			(*bad)++;
+	}
+	return seen;
+}
+
+static int
+interop_child(void)
+{
+	static char out[65536];
+	const char *const ins[][20] = {
+		{ CONNTRACK, "-I", "-s", "10.3.3.1", "-d", "10.3.3.2", "-p",
+		  "tcp", "--sport", "40000", "--dport", "80", "--state",
+		  "ESTABLISHED", "-t", "300", "-u", "SEEN_REPLY,ASSURED",
+		  "--mark", "7" },
+		{ CONNTRACK, "-I", "-s", "10.3.3.3", "-d", "10.3.3.4", "-p",
+		  "udp", "--sport", "1111", "--dport", "53", "-t", "30",
+		  "--zone", "7" },
+		{ CONNTRACK, "-I", "-s", "2001:db8::1", "-d", "2001:db8::2",
+		  "-p", "icmpv6", "--icmpv6-type", "128", "--icmpv6-code", "0",
+		  "--icmpv6-id", "258", "-t", "30" },
+		{ CONNTRACK, "-I", "-s", "10.3.3.5", "-d", "10.3.3.6", "-p",
+		  "sctp", "--sport", "5000", "--dport", "6000", "--state",
+		  "ESTABLISHED", "--orig-vtag", "17", "--reply-vtag", "34",
+		  "-t", "100" },
+	};
+	const char *want[] = {
+		"src=10.1.1.1 dst=20.2.2.2 sport=40000 dport=80 [ASSURED] "
+		    "mark=66 helper=ftp",
+		"sport=1111 dport=53 [UNREPLIED] mark=11259375 zone=7",
+		"type=8 code=0 id=4660",
+		"COOKIE_ECHOED src=10.5.5.5 dst=10.6.6.6 sport=5000 dport=6000",
+	};
+	struct sockaddr_in rx = { .sin_family = AF_INET,
+				  .sin_port = htons(IO_PORT) };
+	struct sockaddr_in to = rx;
+	uint8_t dgram[2048];
+	pid_t daemon_pid = -1;
+	int fd = -1, rc = 0, n, bad = 0;
+	char *p;
+	long end;
+
+	if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0)
+		return 77;
+	strcpy(io_dir, "/tmp/test_wire.XXXXXX");
+	if (mkdtemp(io_dir) == NULL)
+		return 77;
+	snprintf(io_conf, sizeof(io_conf), "%s/conntrackd.conf", io_dir);
+	if (write_conf() < 0)
+		IO_FAIL("cannot write %s\n", io_conf);
+	/* our end: 127.0.0.2, where conntrackd sends */
+	inet_pton(AF_INET, "127.0.0.2", &rx.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (bind(fd, (struct sockaddr *)&rx, sizeof(rx)) < 0)
+		IO_FAIL("bind 127.0.0.2: %s\n", strerror(errno));
+
+	if ((daemon_pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(CONNTRACKD, CONNTRACKD, "-C", io_conf, (char *)NULL);
+		_exit(127);
+	}
+	for (end = now_ms() + 5000; cli("-s", NULL, out, sizeof(out)) != 0;
+	    nap())
+		if (now_ms() > end)
+			IO_FAIL("conntrackd did not come up (see %s/log)\n",
+			    io_dir);
+
+	/* we send, 1.4.7 receives */
+	if ((n = build_datagram(dgram, sizeof(dgram))) < 0)
+		IO_FAIL("cannot encode\n");
+	if (sendto(fd, dgram, n, 0, (struct sockaddr *)&to, sizeof(to)) != n)
+		IO_FAIL("sendto: %s\n", strerror(errno));
+	for (end = now_ms() + 5000;; nap()) {
+		cli("-e", NULL, out, sizeof(out));
+		if (count_lines(out) >= 4 || now_ms() > end)
+			break;
+	}
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(out, want[i]) == NULL)
+			IO_FAIL("conntrackd -e lacks \"%s\":\n%s", want[i], out);
+	cli("-e", "expect", out, sizeof(out));
+	if (!strstr(out, "dport=51230") || !strstr(out, "helper=ftp"))
+		IO_FAIL("conntrackd -e expect:\n%s", out);
+	cli("-s", "network", out, sizeof(out));
+	if ((p = strstr(out, "Malformed messages:")) == NULL ||
+	    strtoul(p + strlen("Malformed messages:"), NULL, 10) != 0)
+		IO_FAIL("conntrackd counted malformed messages:\n%s", out);
+
+	/* 1.4.7 sends (kernel entries we create), we decode and re-encode */
+	for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+		const char *argv[21] = { 0 };
+
+		memcpy(argv, ins[i], sizeof(ins[i]));
+		if (run(argv, out, sizeof(out)) != 0)
+			IO_FAIL("%s failed\n", ins[i][3]);
+	}
+	n = drain_peer(fd, 4, now_ms() + 5000, &bad);
+	if (n < 4 || bad)
+		IO_FAIL("%d messages from conntrackd, %d bad\n", n, bad);
+out:
+	if (daemon_pid > 0) {
+		int st;
+
+		kill(daemon_pid, SIGTERM);
+		for (end = now_ms() + 3000; waitpid(daemon_pid, &st, WNOHANG) == 0;
+		    nap())
+			if (now_ms() > end) {
+				kill(daemon_pid, SIGKILL);
+				waitpid(daemon_pid, &st, 0);
+				break;
+			}
+	}
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const f[] = { "log", "lock", "sock" };
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/%s", io_dir, f[i]);
+		if (rc != 0 && i == 0) {        /* show the daemon's side */
+			const char *cat[] = { "/bin/cat", path, NULL };
+
+			run(cat, out, sizeof(out));
+			fprintf(stderr, "interop: conntrackd log:\n%s", out);
+		}
+		unlink(path);
+	}
+	unlink(io_conf);
+	rmdir(io_dir);
+	return rc;
+}
+
+static void
+test_interop_conntrackd_147(void **state)
+{
+	pid_t pid;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0 || access(CONNTRACKD, X_OK) ||
+	    access(CONNTRACK, X_OK)) {
+		print_message("needs root, " CONNTRACKD " and " CONNTRACK "\n");
+		skip();
+	}
+	fflush(NULL);
+	if ((pid = fork()) == 0)
+		_exit(interop_child());
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int
 main(void)
 {
@@ -950,6 +1373,7 @@ main(void)
 		cmocka_unit_test(test_framing_batch_and_stream),
 		cmocka_unit_test(test_attr_errors),
 		cmocka_unit_test(test_duplicates_later_wins),
+		cmocka_unit_test(test_interop_conntrackd_147),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
