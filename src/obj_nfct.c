@@ -275,7 +275,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		r = tuple_get(&m, n, &MASTER);
 		if (r & 1) {
 			if (!(x = ct_ext_get(ct, llen)))
-				return ENOMEM;
+				goto nomem;
 			x->master = m;
 			ct->have |= CT_H_MASTER;
 			if (r & 2)
@@ -292,7 +292,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 			ATTR_REPL_NAT_SEQ_OFFSET_BEFORE, ATTR_REPL_NAT_SEQ_OFFSET_AFTER,
 		};
 		if (!(x = ct_ext_get(ct, llen)))
-			return ENOMEM;
+			goto nomem;
 		for (int i = 0; i < 6; i++)
 			x->seqadj[i] = nfct_get_attr_u32(n, a[i]);
 		ct->have |= CT_H_SEQADJ;
@@ -301,7 +301,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 	    nfct_attr_is_set(n, ATTR_SYNPROXY_ITS) &&
 	    nfct_attr_is_set(n, ATTR_SYNPROXY_TSOFF)) {
 		if (!(x = ct_ext_get(ct, llen)))
-			return ENOMEM;
+			goto nomem;
 		x->synproxy[0] = nfct_get_attr_u32(n, ATTR_SYNPROXY_ITS);
 		x->synproxy[1] = nfct_get_attr_u32(n, ATTR_SYNPROXY_ISN);
 		x->synproxy[2] = nfct_get_attr_u32(n, ATTR_SYNPROXY_TSOFF);
@@ -310,7 +310,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 	if (nfct_attr_is_set(n, ATTR_ORIG_COUNTER_PACKETS) &&
 	    nfct_attr_is_set(n, ATTR_REPL_COUNTER_PACKETS)) {
 		if (!(x = ct_ext_get(ct, llen)))
-			return ENOMEM;
+			goto nomem;
 		x->counters[0] = nfct_get_attr_u64(n, ATTR_ORIG_COUNTER_PACKETS);
 		x->counters[1] = nfct_get_attr_u64(n, ATTR_ORIG_COUNTER_BYTES);
 		x->counters[2] = nfct_get_attr_u64(n, ATTR_REPL_COUNTER_PACKETS);
@@ -319,7 +319,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 	}
 	if (llen) {
 		if (!(x = ct_ext_get(ct, llen)))
-			return ENOMEM;
+			goto nomem;
 		memset(x->labels, 0, llen);
 		for (unsigned i = 0; i < llen * 8; i++)
 			if (nfct_bitmask_test_bit(lb, i))
@@ -328,6 +328,9 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		ct->have |= CT_H_LABELS;
 	}
 	return 0;
+nomem:
+	ct_release(ct);
+	return ENOMEM;
 }
 
 static struct nfct_bitmask *labels_to_bitmask(const struct ct_ext *x)
