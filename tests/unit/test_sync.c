@@ -781,6 +781,43 @@ static void commit_small_hash_includes_expectations(void **state)
 	node_free(n);
 }
 
+/* -t: PurgeTimeout later, the kernel table and the internal cache go. */
+static void purge_flushes_kernel_and_internal(void **state)
+{
+	struct node *n;
+	struct ct ct = tcp_ct(0x0a620009, 40001, 80);
+	uint64_t deadline;
+
+	(void)state;
+	if (logpath[0] == 0) {
+		skip();
+		return;
+	}
+	n = node_new(SYNC_MODE_FTFW, 2);
+	n->conf.purge_timeout = 1;
+	n->d.loop = ev_new();
+	n->d.sync->commit_kb = kbatch_new(commit_err_cb, n->d.sync);
+	assert_non_null(n->d.sync->commit_kb);
+	sync_apply_ct(n->d.sync, WT_CT_NEW, &ct);
+	sync_commit(&n->d, true, false, NULL);
+	run_until_commit_done(n);
+	assert_true(count_kernel("") >= 1);
+	event(n, NL_NEW, 1);                    /* something in the internal cache */
+	assert_int_equal(cache_stats(n->d.sync->int_ct)->hashed, 1);
+
+	sync_schedule_purge(&n->d);
+	assert_true(log_has("flushing conntrack table in 1 secs"));
+	deadline = ev_now_ms() + 5000;
+	while (!log_has("flushing kernel conntrack table (scheduled)") && ev_now_ms() < deadline)
+		ev_run_once(n->d.loop, 100);
+	assert_true(log_has("flushing kernel conntrack table (scheduled)"));
+	assert_int_equal(count_kernel(""), 0);
+	assert_int_equal(cache_stats(n->d.sync->int_ct)->hashed, 0);
+	ev_free(n->d.loop);
+	n->d.loop = NULL;
+	node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +836,8 @@ int main(void)
 		cmocka_unit_test(alarm_refresh_and_expiry),
 		cmocka_unit_test(stats_texts),
 		cmocka_unit_test_setup_teardown(commit_small_hash_includes_expectations,
+						commit_setup, commit_teardown),
+		cmocka_unit_test_setup_teardown(purge_flushes_kernel_and_internal,
 						commit_setup, commit_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
