@@ -461,6 +461,53 @@ static void polling_mode(void **state)
 	ctx_free(d);
 }
 
+/* A filter with every kind of item compiles and attaches; Address Ignore
+ * drops the ignored network's events in the kernel. */
+static void kernel_space_filter_addresses(void **state)
+{
+	struct conf_addr_filter a[3];
+	struct ctd *d = ctx_new();
+	struct kbatch *b = NULL;
+	struct ct in, out;
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	a[0].family = AF_INET;
+	a[0].addr.v4 = htonl(0x0a010000);       /* 10.1.0.0/16 */
+	a[0].prefix = 16;
+	a[1].family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1::", a[1].addr.b);
+	a[1].prefix = 48;
+	a[2].family = AF_INET;
+	a[2].addr.v4 = htonl(0xc0000201);       /* 192.0.2.1 */
+	a[2].prefix = 32;
+	d->conf->filter.present = true;
+	d->conf->filter.kernelspace = true;
+	d->conf->filter.addr_policy = FILTER_IGNORE;
+	d->conf->filter.addrs = a;
+	d->conf->filter.naddrs = 3;
+	d->conf->filter.state_policy = FILTER_ACCEPT;
+	d->conf->filter.tcp_states = 1u << 3;   /* ESTABLISHED */
+	assert_int_equal(nl_open(d, &sink), 0);
+
+	make_ct(&in, 2);                        /* udp from 10.1.0.2: ignored */
+	make_ct(&out, 4);                       /* udp, moved to 10.3.0.4 */
+	out.orig.src.v4 = htonl(0x0a030004);
+	out.repl.dst = out.orig.src;
+	b = kbatch_new(err_cb, &b);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &in, 0, NULL), 0);
+	assert_int_equal(kbatch_ct(b, KOP_CT_CREATE, &out, 0, NULL), 0);
+	assert_int_equal(kbatch_flush(b), 0);
+	kbatch_free(b);
+	want_evs = 1;
+	assert_true(run_until(d, enough_events, 5000));
+	ev_run_once(d->loop, 200);
+	assert_int_equal(R.nevs, 1);
+	assert_int_equal(R.evs[0].ct.orig.src.v4, out.orig.src.v4);
+	assert_int_equal(nl_stats(d)->events_filtered, 0);
+	ctx_free(d);
+}
+
 static void kernel_space_filter(void **state)
 {
 	struct ctd *d = ctx_new();
@@ -972,6 +1019,7 @@ int main(void)
 		cmocka_unit_test_setup(overrun_resyncs, setup),
 		cmocka_unit_test_setup(polling_mode, setup),
 		cmocka_unit_test_setup(kernel_space_filter, setup),
+		cmocka_unit_test_setup(kernel_space_filter_addresses, setup),
 		cmocka_unit_test_setup(expectations, setup),
 		cmocka_unit_test_setup(retry_rules_and_errors, setup),
 		cmocka_unit_test_setup(recreate_many_existing, setup),
