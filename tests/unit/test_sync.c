@@ -604,6 +604,97 @@ static void stats_texts(void **state)
 	node_free(a);
 }
 
+static struct exp mkexp(const struct ct *master, const char *helper, uint16_t port)
+{
+	struct exp e;
+
+	memset(&e, 0, sizeof(e));
+	e.master = master->orig;
+	e.expected.l3 = e.mask.l3 = AF_INET;
+	e.expected.l4 = e.mask.l4 = master->orig.l4;
+	e.expected.src.v4 = master->orig.src.v4;
+	e.expected.dst.v4 = master->orig.dst.v4;
+	e.expected.dport = htons(port);
+	e.have = EXP_H_MASTER | EXP_H_EXPECTED | EXP_H_MASK | EXP_H_TIMEOUT | EXP_H_HELPER;
+	e.timeout = 300;
+	snprintf(e.helper, sizeof(e.helper), "%s", helper);
+	return e;
+}
+
+/* §11: an expectation is replicated only if its helper is listed and its
+ * master is known in the internal cache. */
+static void expectation_filters(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+	char helpers[1][CT_HELPER_MAX] = { "sip" };
+	struct ct m = mkct(1), unknown = mkct(2);
+	struct exp e1 = mkexp(&m, "ftp", 5000), e2 = mkexp(&unknown, "ftp", 5001);
+	struct exp e3 = mkexp(&m, "sip-5061", 5002);
+
+	(void)state;
+	a->conf.expectation_sync = true;
+	event(a, NL_NEW, 1);
+	sync_nl_sink()->exp_event(&a->d, NL_NEW, NL_ORIGIN_OTHER, &e1);
+	sync_nl_sink()->exp_event(&a->d, NL_NEW, NL_ORIGIN_OTHER, &e2);
+	assert_int_equal(cache_stats(a->d.sync->int_exp)->hashed, 1);  /* master unknown */
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 2);
+	assert_int_equal(hdr_of(&a->out[1]).type, WT_EXP_NEW);
+	a->nout = 0;
+	/* with a helper list, only prefixes of listed names pass */
+	a->conf.exp_helpers = helpers;
+	a->conf.nexp_helpers = 1;
+	sync_nl_sink()->exp_event(&a->d, NL_NEW, NL_ORIGIN_OTHER, &e3);
+	e1.expected.dport = htons(5003);
+	sync_nl_sink()->exp_event(&a->d, NL_NEW, NL_ORIGIN_OTHER, &e1);
+	assert_int_equal(cache_stats(a->d.sync->int_exp)->hashed, 2);
+	/* expectation DESTROY leaves as type 5 */
+	sync_nl_sink()->exp_event(&a->d, NL_DESTROY, NL_ORIGIN_OTHER, &e3);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 1);
+	assert_int_equal(hdr_of(&a->out[0]).type, WT_EXP_DEL);
+	a->conf.exp_helpers = NULL;
+	a->conf.nexp_helpers = 0;
+	node_free(a);
+}
+
+/* Overrun resync: what the dump does not report has vanished (DESTROY);
+ * what events report meanwhile is not mistaken for vanished. */
+static void resync_purges_vanished(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+	struct ct c0 = mkct(0), c1 = mkct(1);
+	const struct nl_sink *sk = sync_nl_sink();
+	int types[3] = { 0, 0, 0 };
+
+	(void)state;
+	for (uint32_t i = 0; i < 3; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	a->nout = 0;
+	/* -R / start-up dumps populate silently */
+	{
+		struct ct c9 = mkct(9);
+
+		sk->ct_dump(&a->d, &c9);
+		sync_drain(a->d.sync);
+		assert_int_equal(a->nout, 0);
+	}
+	sk->resync_begin(&a->d, false);
+	sk->ct_dump(&a->d, &c0);
+	sk->ct_dump(&a->d, &c1);
+	event(a, NL_NEW, 5);                    /* arrives during the dump */
+	sk->resync_done(&a->d, false);
+	sync_drain(a->d.sync);
+	for (size_t i = 0; i < a->nout; i++)
+		types[hdr_of(&a->out[i]).type]++;
+	assert_int_equal(types[WT_CT_UPD], 2);  /* known entries re-sent as UPDATE */
+	assert_int_equal(types[WT_CT_NEW], 1);  /* the event's */
+	assert_int_equal(types[WT_CT_DEL], 2);  /* 2 and 9 vanished */
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->active, 3);
+	node_free(a);
+}
+
 /* ---- commit against a real kernel, in a private network namespace ---- */
 
 static char logpath[64];
@@ -835,6 +926,8 @@ int main(void)
 		cmocka_unit_test(notrack_sends_once_and_resyncs),
 		cmocka_unit_test(alarm_refresh_and_expiry),
 		cmocka_unit_test(stats_texts),
+		cmocka_unit_test(expectation_filters),
+		cmocka_unit_test(resync_purges_vanished),
 		cmocka_unit_test_setup_teardown(commit_small_hash_includes_expectations,
 						commit_setup, commit_teardown),
 		cmocka_unit_test_setup_teardown(purge_flushes_kernel_and_internal,
