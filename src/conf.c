@@ -869,6 +869,8 @@ bool conf_exp_helper_ok(const struct ctd_conf *c, const char *name)
 		return false;
 	if (c->nexp_helpers == 0)
 		return true;
+	if (!name)
+		return false;
 	for (unsigned i = 0; i < c->nexp_helpers; i++) {
 		size_t l = strlen(c->exp_helpers[i]);
 
