@@ -46,6 +46,7 @@ enum auth_result {
 	AUTH_REPLAY,                    /* counter already accepted */
 	AUTH_TOO_OLD,                   /* counter left of the window */
 	AUTH_ERROR,                     /* libcrypto failure */
+	AUTH_BAD_RECORD,                /* TCP record header invalid */
 };
 
 /*
@@ -70,6 +71,27 @@ int  auth_sign(struct auth_ctx *a, uint8_t *buf, size_t len, size_t cap);
 enum auth_result auth_verify(const struct auth_ctx *a, struct auth_replay *r,
 			     const uint8_t *buf, size_t len,
 			     size_t *payload_len);
+
+/*
+ * TCP has no datagram boundaries, so each flushed chunk becomes a record:
+ *   "CTR1" | BE16 record length | BE16 0 | messages | trailer
+ * and the trailer's MAC covers the record header too.
+ */
+#define AUTH_REC_MAGIC      0x43545231u     /* "CTR1" */
+#define AUTH_REC_HDR_LEN    8
+#define AUTH_REC_MAX        0xffff
+
+/* buf[AUTH_REC_HDR_LEN, +len) holds the messages; writes the header in
+ * front and the trailer behind. Returns the record length or -1. */
+int  auth_seal_record(struct auth_ctx *a, uint8_t *buf, size_t len,
+		      size_t cap);
+
+/* Look at the stream data[0..len): > 0 one complete authentic record of
+ * that length (*msgs, *msgs_len: the messages inside); 0 need more bytes;
+ * -1 refused, *res says why (reset the connection). */
+int  auth_open_record(const struct auth_ctx *a, struct auth_replay *r,
+		      const uint8_t *data, size_t len, const uint8_t **msgs,
+		      size_t *msgs_len, enum auth_result *res);
 
 const char *auth_strerror(enum auth_result res);
 

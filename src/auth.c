@@ -179,6 +179,45 @@ auth_verify(const struct auth_ctx *a, struct auth_replay *r,
 	return AUTH_OK;
 }
 
+int
+auth_seal_record(struct auth_ctx *a, uint8_t *buf, size_t len, size_t cap)
+{
+	size_t total = AUTH_REC_HDR_LEN + len + AUTH_TRAILER_LEN;
+
+	if (total > AUTH_REC_MAX || total > cap)
+		return -1;
+	wr32(buf, AUTH_REC_MAGIC);
+	buf[4] = total >> 8;
+	buf[5] = total;
+	buf[6] = buf[7] = 0;
+	return auth_sign(a, buf, AUTH_REC_HDR_LEN + len, cap);
+}
+
+int
+auth_open_record(const struct auth_ctx *a, struct auth_replay *r,
+    const uint8_t *data, size_t len, const uint8_t **msgs, size_t *msgs_len,
+    enum auth_result *res)
+{
+	size_t total, plen;
+
+	if (len < AUTH_REC_HDR_LEN)
+		return 0;
+	total = (size_t)data[4] << 8 | data[5];
+	if (rd32(data) != AUTH_REC_MAGIC || data[6] || data[7] ||
+	    total < AUTH_REC_HDR_LEN + AUTH_TRAILER_LEN) {
+		*res = AUTH_BAD_RECORD;
+		return -1;
+	}
+	if (len < total)
+		return 0;
+	*res = auth_verify(a, r, data, total, &plen);
+	if (*res != AUTH_OK)
+		return -1;
+	*msgs = data + AUTH_REC_HDR_LEN;
+	*msgs_len = plen - AUTH_REC_HDR_LEN;
+	return total;
+}
+
 const char *
 auth_strerror(enum auth_result res)
 {
@@ -197,6 +236,8 @@ auth_strerror(enum auth_result res)
 		return "counter older than the replay window";
 	case AUTH_ERROR:
 		return "libcrypto failure";
+	case AUTH_BAD_RECORD:
+		return "bad TCP record header";
 	}
 	return "unknown authentication result";
 }

@@ -233,6 +233,69 @@ test_sign_bounds(void **state)
 	assert_int_equal(auth_sign(&a, buf, 8, 4), -1);
 }
 
+/* TCP records: found in a stream fed byte by byte, back to back, and any
+ * change to the header or the content is refused. */
+static void
+test_tcp_records(void **state)
+{
+	struct auth_ctx tx, rx;
+	struct auth_replay r = { 0 };
+	enum auth_result res = AUTH_OK;
+	uint8_t s[512];
+	const uint8_t *m = NULL;
+	size_t ml = 0, n = 0, off = 0, have;
+	int rl, got = 0;
+
+	(void)state;
+	sender(&tx, 77);
+	sender(&rx, 0);
+	for (int i = 0; i < 3; i++) {
+		memcpy(s + n + AUTH_REC_HDR_LEN, alive, sizeof(alive));
+		rl = auth_seal_record(&tx, s + n, sizeof(alive), sizeof(s) - n);
+		assert_int_equal(rl, AUTH_REC_HDR_LEN + 8 + AUTH_TRAILER_LEN);
+		n += rl;
+	}
+	for (have = 1; have <= n; have++) {
+		while ((rl = auth_open_record(&rx, &r, s + off, have - off, &m,
+		    &ml, &res)) > 0) {
+			assert_int_equal(ml, sizeof(alive));
+			assert_memory_equal(m, alive, ml);
+			off += rl;
+			got++;
+		}
+		assert_int_equal(rl, 0);
+	}
+	assert_int_equal(got, 3);
+	/* the same bytes again: replays */
+	assert_int_equal(auth_open_record(&rx, &r, s, n, &m, &ml, &res), -1);
+	assert_int_equal(res, AUTH_REPLAY);
+
+	n = AUTH_REC_HDR_LEN + 8 + AUTH_TRAILER_LEN;
+	memcpy(s + AUTH_REC_HDR_LEN, alive, sizeof(alive));
+	assert_int_equal(auth_seal_record(&tx, s, 8, sizeof(s)), (int)n);
+	s[AUTH_REC_HDR_LEN + 3] ^= 1;                   /* content */
+	assert_int_equal(auth_open_record(&rx, &r, s, n, &m, &ml, &res), -1);
+	assert_int_equal(res, AUTH_BAD_MAC);
+	s[AUTH_REC_HDR_LEN + 3] ^= 1;
+	s[7] = 1;                                       /* reserved */
+	assert_int_equal(auth_open_record(&rx, &r, s, n, &m, &ml, &res), -1);
+	assert_int_equal(res, AUTH_BAD_RECORD);
+	s[7] = 0;
+	s[0] = 'X';                                     /* magic */
+	assert_int_equal(auth_open_record(&rx, &r, s, 8, &m, &ml, &res), -1);
+	assert_int_equal(res, AUTH_BAD_RECORD);
+	s[0] = 'C';
+	s[5] = 20;                                      /* too short */
+	s[4] = 0;
+	assert_int_equal(auth_open_record(&rx, &r, s, n, &m, &ml, &res), -1);
+	assert_int_equal(res, AUTH_BAD_RECORD);
+	s[5] = (uint8_t)n;
+	assert_int_equal(auth_open_record(&rx, &r, s, n, &m, &ml, &res),
+	    (int)n);
+	/* a record larger than 64 KiB cannot be made */
+	assert_int_equal(auth_seal_record(&tx, s, AUTH_REC_MAX, 1 << 20), -1);
+}
+
 int
 main(void)
 {
@@ -243,6 +306,7 @@ main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_restart_and_rotation),
 		cmocka_unit_test(test_sign_bounds),
+		cmocka_unit_test(test_tcp_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
