@@ -305,7 +305,7 @@ static void dump_produce(struct ctl_client *c)
 		return;
 	}
 	c->dump.wall = time(NULL);
-	c->dump.mono = ev_now_ms() / 1000;
+	c->dump.mono = cache_now();
 	while (c->dump.on && c->fd >= 0 && c->len - c->off < CTL_BUF_HIGH) {
 		if (c->dump.pos >= cache_hashsize(cache) ||
 		    cache_iterate_step(cache, &c->dump.pos, 256, dump_one, c) == 1)

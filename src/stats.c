@@ -69,7 +69,7 @@ void stats_fmt_cache_ext(FILE *f, const char *name, const struct cache_stats *s)
 		"\t\tentry not found:\t%12llu\n"
 		"\tdeletion created/failed:\t%12llu/%12llu\n"
 		"\t\tentry not found:\t%12llu\n\n",
-		name, (ull)s->objects, (ull)s->active, (ull)s->objects,
+		name, (ull)s->objects, (ull)s->active, (ull)s->hashed,
 		(ull)s->add_ok, (ull)s->add_fail, (ull)s->add_enomem,
 		(ull)s->add_enospc, (ull)s->upd_ok, (ull)s->upd_fail,
 		(ull)s->upd_enoent, (ull)s->del_ok, (ull)s->del_fail,

@@ -12,9 +12,6 @@
 #include "nl.h"
 #include "objconv.h"
 
-/* Marks entries seen during a resync dump; the others have vanished. */
-#define STATS_SEEN 0x8000
-
 struct stats_mode {
 	struct cache *cache;
 	uint64_t      bytes, packets;   /* of ended flows, with accounting */
@@ -32,7 +29,7 @@ static void store(struct ctd *d, const struct ct *ct)
 	tmp.have &= ~(CT_H_TIMEOUT | CT_H_USE | CT_H_COUNTERS);
 	o = cache_update(s->cache, &tmp);
 	if (o && s->resyncing)
-		o->flags |= STATS_SEEN;
+		o->flags |= COBJ_F_SEEN;
 }
 
 static void account(struct stats_mode *s, const struct ct *ct)
@@ -98,8 +95,8 @@ static int purge_unseen(struct cache_obj *o, void *arg)
 {
 	struct ctd *d = arg;
 
-	if (o->flags & STATS_SEEN) {
-		o->flags &= ~STATS_SEEN;
+	if (o->flags & COBJ_F_SEEN) {
+		o->flags &= ~COBJ_F_SEEN;
 		return 0;
 	}
 	log_flow(cobj_cct(o));

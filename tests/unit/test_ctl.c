@@ -26,6 +26,7 @@
 
 #include "cache.h"
 #include "ctd.h"
+#include "log.h"
 #include "ctl.h"
 #include "nl.h"
 #include "sync.h"
@@ -189,7 +190,8 @@ static void fmt_network(FILE *f, void *arg)
 
 static void fmt_cache(FILE *f, void *arg)
 {
-	struct cache_stats in = { .active = 9, .objects = 9, .add_ok = 9, .upd_ok = 2 };
+	struct cache_stats in = { .active = 9, .objects = 9, .hashed = 9,
+				  .add_ok = 9, .upd_ok = 2 };
 	struct cache_stats ex = { 0 };
 
 	stats_fmt_cache_ext(f, "internal", &in);
@@ -712,6 +714,86 @@ static void fill_stats(struct fx *f, unsigned n)
 	}
 }
 
+static unsigned count_lines(const char *s, size_t len, const char *must);
+
+static void mkct(struct ct *ct, unsigned i)
+{
+	memset(ct, 0, sizeof(*ct));
+	ct->orig.l3 = AF_INET;
+	ct->orig.l4 = IPPROTO_TCP;
+	ct->orig.src.v4 = htonl(0x0a000000 + i);
+	ct->orig.dst.v4 = htonl(0x0a000101);
+	ct->orig.sport = htons((uint16_t)(1000 + i));
+	ct->orig.dport = htons(80);
+	ct->have = CT_H_ORIG | CT_H_PORTS;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+
+	assert_non_null(fp);
+	assert_non_null(buf);
+	if (fread(buf, 1, 65535, fp) == 0)
+		buf[0] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+/* Stats mode: a flow that ends is logged and counted; a resync purges (and
+ * logs) what the kernel no longer has. */
+static void test_stats_mode_flows(void **state)
+{
+	struct fx *f = *state;
+	const struct nl_sink *sink = stats_mode_sink();
+	struct cache *cache;
+	struct ct ct[3];
+	struct ct_ext *ext;
+	char path[128], *log;
+	unsigned i;
+
+	snprintf(path, sizeof(path), "%s.stats.log", f->conf.unix_path);
+	unlink(path);
+	assert_int_equal(log_open_stats(path, -1), 0);
+	assert_int_equal(stats_mode_new(&f->d), 0);
+	cache = stats_mode_cache(&f->d);
+	for (i = 0; i < 3; i++) {
+		mkct(&ct[i], i + 1);
+		sink->ct_event(&f->d, NL_NEW, NL_ORIGIN_OTHER, &ct[i]);
+	}
+	assert_int_equal(cache_stats(cache)->active, 3);
+
+	ext = ct_ext_get(&ct[0], 0);
+	assert_non_null(ext);
+	ext->counters[0] = 1;
+	ext->counters[1] = 100;
+	ext->counters[2] = 2;
+	ext->counters[3] = 200;
+	ct[0].have |= CT_H_COUNTERS;
+	sink->ct_event(&f->d, NL_DESTROY, NL_ORIGIN_OTHER, &ct[0]);
+	assert_int_equal(cache_stats(cache)->active, 2);
+	assert_int_equal(stats_mode_bytes(&f->d), 300);
+	assert_int_equal(stats_mode_packets(&f->d), 3);
+
+	sink->resync_begin(&f->d, false);
+	sink->ct_dump(&f->d, &ct[1]);
+	sink->resync_done(&f->d, false);
+	assert_int_equal(cache_stats(cache)->active, 1);
+	assert_non_null(cache_find(cache, &ct[1]));
+
+	log_close();
+	log = slurp(path);
+	assert_int_equal(count_lines(log, strlen(log), "\ttcp      6 "), 2);
+	assert_non_null(strstr(log, "src=10.0.0.1 dst=10.0.1.1 sport=1001 dport=80"));
+	assert_non_null(strstr(log, "packets=1 bytes=100"));
+	assert_non_null(strstr(log, "src=10.0.0.3 dst=10.0.1.1 sport=1003 dport=80"));
+	assert_null(strstr(log, "src=10.0.0.2 "));
+	free(log);
+	unlink(path);
+	ct_release(&ct[0]);
+}
+
 static unsigned count_lines(const char *s, size_t len, const char *must)
 {
 	unsigned n = 0;
@@ -982,6 +1064,7 @@ int main(void)
 		S(test_many_clients),
 		S(test_kill),
 		S(test_stats_mode_requests),
+		S(test_stats_mode_flows),
 		S(test_streamed_dump),
 		S(test_xml_dump),
 		S(test_half_closed_reader),
