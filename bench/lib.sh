@@ -73,7 +73,7 @@ ns_setup() {
 	CT_MAX_NS=$(ip netns exec "$NS1" cat /proc/sys/net/netfilter/nf_conntrack_max)
 	# The ftp helper must be registered for expectation masters.
 	modprobe nf_conntrack_ftp 2>/dev/null
-	ip netns exec "$NS1" "$INJECT" count >/dev/null \
+	inj "$NS1" count >/dev/null \
 		|| fail "ctnetlink not usable in $NS1"
 }
 
@@ -116,11 +116,22 @@ EOF
 
 ns_of() { if [ "$1" = fw1 ]; then echo "$NS1"; else echo "$NS2"; fi; }
 
-# ctl SIDE ARGS...: the client of the daemon under test.
+# ctl SIDE ARGS...: the client of the daemon under test. Clients and the
+# injector run at RT priority just below the daemons, so that the rest of
+# the machine (builds, tests) does not time-slice them.
 ctl() {
 	local side=$1
 	shift
-	ip netns exec "$(ns_of "$side")" "$BIN" -C "$WORK/$side.conf" "$@"
+	# shellcheck disable=SC2086
+	ip netns exec "$(ns_of "$side")" $TOOL_SCHED "$BIN" -C "$WORK/$side.conf" "$@"
+}
+
+# inj NS ARGS...: the injector inside a namespace.
+inj() {
+	local ns=$1
+	shift
+	# shellcheck disable=SC2086
+	ip netns exec "$ns" $TOOL_SCHED "$INJECT" "$@"
 }
 
 # daemon_start SIDE: console mode in the background so $! is the daemon.
@@ -157,8 +168,8 @@ daemon_stop() {
 daemons_restart() {
 	daemon_stop fw1
 	daemon_stop fw2
-	ip netns exec "$NS1" "$INJECT" flush >/dev/null || return 1
-	ip netns exec "$NS2" "$INJECT" flush >/dev/null || return 1
+	inj "$NS1" flush >/dev/null || return 1
+	inj "$NS2" flush >/dev/null || return 1
 	daemon_start fw1 && daemon_start fw2
 }
 
@@ -228,7 +239,8 @@ timed() {
 lines_rate() {
 	local t0 t1 n
 	t0=$(now)
-	n=$(ctl "$1" "$2" ct 2>/dev/null | wc -l)
+	# shellcheck disable=SC2086
+	n=$(ctl "$1" "$2" ct 2>/dev/null | $TOOL_SCHED wc -l)
 	t1=$(now)
 	echo "$n $(elapsed "$t0" "$t1")"
 }

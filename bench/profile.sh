@@ -16,6 +16,7 @@ BIN=/usr/sbin/conntrackd IMPL=theirs
 HASHSIZE=32768 HASHLIMIT=524288 CT_MAX=262144
 NL_BUF=2097152 NL_BUFMAX=8388608 SYNC_SOCKBUF=24985600
 SCHED=${BENCH_SCHED-chrt -r 99}
+TOOL_SCHED=${BENCH_TOOL_SCHED-chrt -r 98}
 CUR_N=$N
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -62,7 +63,7 @@ prof() {
 }
 
 burst() {
-	ip netns exec "$NS1" "$INJECT" create -n "$N"
+	inj "$NS1" create -n "$N"
 	wait_cache fw2 external "$N" 60
 }
 # Sender and receiver are sampled during the same burst.

@@ -55,6 +55,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+# Clients and injector just below the daemons (see ctl() in lib.sh).
+if [ -n "$SCHED" ]; then TOOL_SCHED=${BENCH_TOOL_SCHED-chrt -r 98}; else TOOL_SCHED=""; fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 [ "$(id -u)" = 0 ] || fail "must run as root (namespaces, ctnetlink)"
 [ -x "$THEIRS" ] || fail "reference daemon $THEIRS not found"
 WORK=$(mktemp -d /tmp/ctbench.XXXXXX) || fail "mktemp"
@@ -94,7 +97,7 @@ scen_paced() {
 	daemons_restart || return 1
 	c1=$(cpu_us "$PID_fw1"); c2=$(cpu_us "$PID_fw2")
 	r1=$(rss_bytes "$PID_fw1"); r2=$(rss_bytes "$PID_fw2")
-	out=$(ip netns exec "$NS1" "$INJECT" create -n "$n" -r "$PACED_RATE") \
+	out=$(inj "$NS1" create -n "$n" -r "$PACED_RATE") \
 		|| { note "$IMPL N=$n: paced injection failed: $out"; return 1; }
 	t=$(wait_cache fw2 external "$n" "$DEADLINE")
 	result paced_lag_s "$t"
@@ -155,11 +158,11 @@ commit_ct() {
 	t0=$(now)
 	ctl "$side" -c ct >/dev/null 2>&1
 	t1=$(now)
-	cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count)
+	cnt=$(inj "$(ns_of "$side")" count)
 	cnt=${cnt#ct=}; cnt=${cnt%% *}
 	if [ "$cnt" -lt "$n" ] 2>/dev/null; then
 		# The client has returned: anything still missing is late, not slow.
-		cnt=$(ip netns exec "$(ns_of "$side")" "$INJECT" count -w "$n" -T "$COMMIT_GRACE")
+		cnt=$(inj "$(ns_of "$side")" count -w "$n" -T "$COMMIT_GRACE")
 		t1=$(now)
 		cnt=${cnt#ct=}; cnt=${cnt%% *}
 	fi
@@ -175,7 +178,7 @@ commit_ct() {
 scen_burst() {
 	local n=$1 out t
 	daemons_restart || return 1
-	out=$(ip netns exec "$NS1" "$INJECT" create -n "$n") \
+	out=$(inj "$NS1" create -n "$n") \
 		|| { note "$IMPL N=$n: burst injection failed: $out"; return 1; }
 	t=$(wait_cache fw2 external "$n" "$DEADLINE")
 	result burst_inject_rate "$(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$out")"
@@ -186,7 +189,7 @@ scen_burst() {
 scen_exp() {
 	local e=$1 out t t0 t1 cnt i
 	daemons_restart || return 1
-	out=$(ip netns exec "$NS1" "$INJECT" create -n 0 -e "$e") \
+	out=$(inj "$NS1" create -n 0 -e "$e") \
 		|| { note "$IMPL: expectation injection failed: $out"; return 1; }
 	t=$(wait_cache fw2 external "$e" "$DEADLINE")
 	result exp_masters_lag_s "$t"
@@ -197,11 +200,11 @@ scen_exp() {
 	done
 	result exp_in_peer_cache "$cnt"
 	ctl fw2 -c ct >/dev/null 2>&1
-	ip netns exec "$NS2" "$INJECT" count -w "$e" -T "$COMMIT_GRACE" >/dev/null
+	inj "$NS2" count -w "$e" -T "$COMMIT_GRACE" >/dev/null
 	t0=$(now)
 	ctl fw2 -c expect >/dev/null 2>&1
 	t1=$(now)
-	cnt=$(ip netns exec "$NS2" "$INJECT" count)
+	cnt=$(inj "$NS2" count)
 	cnt=${cnt#*exp=}; cnt=${cnt%% *}
 	result commit_exp_in_kernel "$cnt"
 	if [ "$cnt" -ge "$e" ] 2>/dev/null; then
@@ -255,7 +258,7 @@ for n in $SIZES; do
 	# Median of three: single measurements vary by up to 2x on this VM.
 	rates=""
 	for i in 1 2 3; do
-		k=$(ip netns exec "$NS1" "$INJECT" rate -n "$n" | head -1) \
+		k=$(inj "$NS1" rate -n "$n" | head -1) \
 			|| fail "kernel create-rate measurement failed: $k"
 		rates="$rates $(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
 	done
@@ -296,8 +299,13 @@ report() {
 		echo "ours:     not run"
 	fi
 	echo "libs:     libnetfilter_conntrack $(pkg-config --modversion libnetfilter_conntrack), libmnl $(pkg-config --modversion libmnl)"
+	echo "load:     $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end (1/5/15 min)"
+	if awk -v l="${LOAD_START%% *}" -v c="$(nproc)" 'BEGIN { exit !(l > c / 2) }'; then
+		echo "WARNING:  the machine was busy when the run started; figures measured at"
+		echo "          normal priority (and the kernel create rate) are less reliable"
+	fi
 	echo "setup:    FT-FW over UDP on a veth; HashSize $HASHSIZE HashLimit $HASHLIMIT;" \
-		"NetlinkBufferSize $NL_BUF (max $NL_BUFMAX); scheduling: '${SCHED:-none}';" \
+		"NetlinkBufferSize $NL_BUF (max $NL_BUFMAX); scheduling: daemons '${SCHED:-none}', clients+injector '${TOOL_SCHED:-none}';" \
 		"nf_conntrack_max $CT_MAX_NS; paced rate $PACED_RATE/s; deadline ${DEADLINE}s"
 	echo
 	awk -f "$BENCH_DIR/report.awk" "$WORK/results.raw"
