@@ -228,8 +228,10 @@ void sync_drain(struct sync *s)
 	if (budget == 0 && !queue_empty(&s->txq))
 		kick(s);
 	if (s->tx_dirty) {
+		/* includes messages built straight from events (bypass) */
 		s->tx.flush(s->tx.arg);
 		s->tx_dirty = false;
+		sent = true;
 	}
 	if (sent && s->d->loop && s->mode != SYNC_MODE_ALARM)
 		ev_timer_add(s->d->loop, &s->alive_timer, 1000);
