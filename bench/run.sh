@@ -38,7 +38,7 @@ SYNC_SOCKBUF=24985600
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--smoke) SMOKE=1; SIZES=2000; E=100; PACED_RATE=20000; DEADLINE=10 ;;
+	--smoke) SMOKE=1; SIZES=2000; E=100; PACED_RATE=20000; DEADLINE=5; COMMIT_GRACE=2 ;;
 	-n) SIZES=$2; shift ;;
 	-e) E=$2; shift ;;
 	-r) PACED_RATE=$2; shift ;;
