@@ -58,8 +58,9 @@ unit_tests() {
 		fi
 	done
 	[ -n "$built" ] || return 0
-	make -s -C "$dir/tests" check check_PROGRAMS="$built" TESTS="$built" \
-		>"$tmp/$label.check" 2>&1
+	# a hung unit test must not hang the whole run
+	make -s -j2 -C "$dir/tests" check check_PROGRAMS="$built" TESTS="$built" \
+		LOG_COMPILER="timeout -k 5 ${UNIT_TIMEOUT:-60}" >"$tmp/$label.check" 2>&1
 	for t in $built; do
 		line=$(grep -E "^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR): $t\$" "$tmp/$label.check" | head -n1)
 		name="$label: $t"
@@ -68,6 +69,9 @@ unit_tests() {
 		SKIP:*) skip "$name" "test skipped itself";;
 		"") fail "$name" "no result from make check";;
 		*)
+			if grep -q 'exit status: 124' "$dir/tests/$t.log" 2>/dev/null; then
+				fail "$name" "timed out after ${UNIT_TIMEOUT:-60}s"; continue
+			fi
 			fail "$name" "$(grep -h -E '^\[  (FAILED|ERROR) +\]|ERROR:|runtime error|AddressSanitizer' "$dir/tests/$t.log" 2>/dev/null | head -n3 | tr '\n' ' ')"
 			;;
 		esac
