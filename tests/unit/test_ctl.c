@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -1045,6 +1046,120 @@ static void test_metrics(void **state)
 	cl_free(&c);
 }
 
+/* ---- lifecycle pieces (daemon.c) ---- */
+
+static void test_lock_file(void **state)
+{
+	struct ctd_conf conf = { 0 };
+	struct ctd d = { .conf = &conf }, d2 = { .conf = &conf };
+	struct stat st;
+	char target[CONF_PATH_MAX + 16];
+
+	snprintf(conf.lockfile, sizeof(conf.lockfile), "/tmp/ctd-test-lock-%d",
+		 (int)getpid());
+	unlink(conf.lockfile);
+	assert_int_equal(daemon_lock(&d), 0);
+	assert_int_equal(stat(conf.lockfile, &st), 0);
+	assert_int_equal(st.st_size, 0);                /* empty, as 1.4.x */
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(daemon_lock(&d2), -1);         /* never "stale" */
+	daemon_unlock(&d2);                             /* not ours: kept */
+	assert_int_equal(access(conf.lockfile, F_OK), 0);
+	daemon_unlock(&d);
+	assert_int_equal(access(conf.lockfile, F_OK), -1);
+
+	/* A symlink planted at the path is not followed. */
+	snprintf(target, sizeof(target), "%s.target", conf.lockfile);
+	unlink(target);
+	assert_int_equal(symlink(target, conf.lockfile), 0);
+	assert_int_equal(daemon_lock(&d), -1);
+	assert_int_equal(access(target, F_OK), -1);
+	unlink(conf.lockfile);
+}
+
+static int done_calls;
+
+static void child_done(struct ctd *d, pid_t pid, int status, void *arg)
+{
+	done_calls++;
+}
+
+static pid_t spawn(int how)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &rl);
+		if (how == SIGSEGV || how == SIGTERM) {
+			signal(how, SIG_DFL);
+			sigset_t all;
+			sigfillset(&all);
+			sigprocmask(SIG_UNBLOCK, &all, NULL);
+			kill(getpid(), how);
+		}
+		_exit(how);
+	}
+	return pid;
+}
+
+/* Wait (with a deadline) until the child is a zombie, without reaping it. */
+static void await_zombie(pid_t pid)
+{
+	uint64_t end = ev_now_ms() + 5000;
+	siginfo_t si;
+
+	do {
+		memset(&si, 0, sizeof(si));
+		assert_int_equal(waitid(P_PID, (id_t)pid, &si,
+					WEXITED | WNOHANG | WNOWAIT), 0);
+		if (si.si_pid == pid)
+			return;
+		poll(NULL, 0, 5);
+	} while (ev_now_ms() < end);
+	fail_msg("child %d did not end", (int)pid);
+}
+
+static void test_children(void **state)
+{
+	struct ctd_conf conf = { 0 };
+	struct ctd d = { .conf = &conf };
+	pid_t ok, bad, segv, term;
+	char *text;
+	size_t len;
+	FILE *f;
+
+	ok = spawn(0);
+	bad = spawn(3);
+	segv = spawn(SIGSEGV);
+	term = spawn(SIGTERM);
+	assert_int_equal(ctd_child_add(&d, ok, "flush", child_done, NULL), 0);
+	assert_int_equal(ctd_child_add(&d, bad, NULL, child_done, NULL), 0);
+	assert_int_equal(ctd_child_add(&d, segv, "commit", NULL, NULL), 0);
+	assert_int_equal(ctd_child_add(&d, term, "any", NULL, NULL), 0);
+
+	f = open_memstream(&text, &len);
+	stats_fmt_process(f, &d);
+	fclose(f);
+	assert_non_null(strstr(text, "type=flush\n"));
+	assert_non_null(strstr(text, "type=any\n"));
+	assert_int_equal(count_lines(text, len, "PID="), 4);
+	free(text);
+
+	await_zombie(ok);
+	await_zombie(bad);
+	await_zombie(segv);
+	await_zombie(term);
+	daemon_reap(&d);
+	assert_int_equal(d.nchildren, 0);
+	assert_int_equal(done_calls, 2);
+	assert_int_equal(d.rt.child_failed, 3);
+	assert_int_equal(d.rt.child_segfault, 1);
+	assert_int_equal(d.rt.child_termsig, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1055,6 +1170,8 @@ int main(void)
 		cmocka_unit_test(test_cli_conf_path),
 		cmocka_unit_test(test_req_feed),
 		cmocka_unit_test(test_client_no_daemon),
+		cmocka_unit_test(test_lock_file),
+		cmocka_unit_test(test_children),
 #define S(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
 		S(test_socket_file),
 		S(test_socket_stale_and_symlink),
