@@ -61,9 +61,10 @@ enum ct_have {
 	CT_H_LABELS     = 1u << 20, /* ext->labels */
 	CT_H_SYNPROXY   = 1u << 21, /* ext->synproxy */
 	CT_H_SECMARK    = 1u << 22,
-	CT_H_USE        = 1u << 23,
 	CT_H_COUNTERS   = 1u << 24, /* ext->counters */
 	CT_H_REPL_SYNTH = 1u << 25, /* repl rebuilt from orig + NAT (wire); not printed */
+	CT_H_ID         = 1u << 26, /* kernel conntrack id (XML <id> of internal entries) */
+	CT_H_TIMESTAMP  = 1u << 27, /* ext->ts_start/ts_stop (nf_conntrack_timestamp) */
 };
 
 #define CT_HELPER_MAX   16      /* incl. NUL, as the kernel and the wire */
@@ -74,6 +75,7 @@ struct ct_ext {                 /* rarely used attributes, allocated on demand *
 	uint32_t seqadj[6];     /* orig pos, before, after; repl pos, before, after */
 	uint32_t synproxy[3];   /* its, isn, tsoff */
 	uint64_t counters[4];   /* orig packets, orig bytes, repl packets, repl bytes */
+	uint64_t ts_start, ts_stop;     /* ns, as the kernel reports them */
 	uint16_t labels_len;    /* bytes, multiple of 4 */
 	uint8_t  labels[];      /* bitmap, bit n of word n/32 = label n */
 };
@@ -86,7 +88,7 @@ struct ct {
 	uint32_t timeout;       /* seconds */
 	uint32_t mark;
 	uint32_t secmark;
-	uint32_t use;
+	uint32_t id;            /* kernel id (XML dumps); never on the wire, not in the key */
 	uint32_t sctp_vtag_orig, sctp_vtag_repl;
 	uint16_t zone;
 	uint8_t  tcp_state;

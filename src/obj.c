@@ -248,17 +248,19 @@ ct_copy(struct ct *dst, const struct ct *src)
  * dst stays. A reply tuple rebuilt from the wire never replaces a real one
  * from the kernel (NAT does not change after confirmation).
  */
+/* Attributes that live in struct ct_ext. */
+#define CT_EXT_BITS (CT_H_MASTER | CT_H_MASTER_PORTS | CT_H_SEQADJ | \
+	CT_H_LABELS | CT_H_SYNPROXY | CT_H_COUNTERS | CT_H_TIMESTAMP)
+
 int
 ct_merge(struct ct *dst, const struct ct *src)
 {
 	uint32_t h = src->have;
 	struct ct_ext *x;
 
-	if (h & (CT_H_MASTER | CT_H_MASTER_PORTS | CT_H_SEQADJ |
-	    CT_H_LABELS | CT_H_SYNPROXY | CT_H_COUNTERS)) {
+	if (h & CT_EXT_BITS) {
 		if (src->ext == NULL)
-			h &= ~(CT_H_MASTER | CT_H_MASTER_PORTS | CT_H_SEQADJ |
-			    CT_H_LABELS | CT_H_SYNPROXY | CT_H_COUNTERS);
+			h &= ~CT_EXT_BITS;
 		else if (ct_ext_get(dst, (h & CT_H_LABELS) ?
 		    src->ext->labels_len : 0) == NULL)
 			return -1;
@@ -297,8 +299,8 @@ ct_merge(struct ct *dst, const struct ct *src)
 		dst->mark = src->mark;
 	if (h & CT_H_SECMARK)
 		dst->secmark = src->secmark;
-	if (h & CT_H_USE)
-		dst->use = src->use;
+	if (h & CT_H_ID)
+		dst->id = src->id;
 	if (h & CT_H_ZONE)
 		dst->zone = src->zone;
 	if (h & CT_H_TCP_STATE)
@@ -334,6 +336,10 @@ ct_merge(struct ct *dst, const struct ct *src)
 		memcpy(x->synproxy, src->ext->synproxy, sizeof(x->synproxy));
 	if (h & CT_H_COUNTERS)
 		memcpy(x->counters, src->ext->counters, sizeof(x->counters));
+	if (h & CT_H_TIMESTAMP) {
+		x->ts_start = src->ext->ts_start;
+		x->ts_stop = src->ext->ts_stop;
+	}
 	if (h & CT_H_LABELS) {
 		memcpy(x->labels, src->ext->labels, src->ext->labels_len);
 		x->labels_len = src->ext->labels_len;

@@ -232,10 +232,11 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		ct->secmark = nfct_get_attr_u32(n, ATTR_SECMARK);
 		ct->have |= CT_H_SECMARK;
 	}
-	if (nfct_attr_is_set(n, ATTR_USE)) {
-		ct->use = nfct_get_attr_u32(n, ATTR_USE);
-		ct->have |= CT_H_USE;
+	if (nfct_attr_is_set(n, ATTR_ID)) {
+		ct->id = nfct_get_attr_u32(n, ATTR_ID);
+		ct->have |= CT_H_ID;
 	}
+	/* use= is never printed for cached objects (1.4.7): not kept. */
 	if (nfct_attr_is_set(n, ATTR_ZONE)) {
 		ct->zone = nfct_get_attr_u16(n, ATTR_ZONE);
 		ct->have |= CT_H_ZONE;
@@ -317,6 +318,14 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		x->counters[3] = nfct_get_attr_u64(n, ATTR_REPL_COUNTER_BYTES);
 		ct->have |= CT_H_COUNTERS;
 	}
+	if (nfct_attr_is_set(n, ATTR_TIMESTAMP_START)) {
+		if (!(x = ct_ext_get(ct, llen)))
+			goto nomem;
+		x->ts_start = nfct_get_attr_u64(n, ATTR_TIMESTAMP_START);
+		if (nfct_attr_is_set(n, ATTR_TIMESTAMP_STOP))
+			x->ts_stop = nfct_get_attr_u64(n, ATTR_TIMESTAMP_STOP);
+		ct->have |= CT_H_TIMESTAMP;
+	}
 	if (llen) {
 		if (!(x = ct_ext_get(ct, llen)))
 			goto nomem;
@@ -347,7 +356,7 @@ static struct nfct_bitmask *labels_to_bitmask(const struct ct_ext *x)
 }
 
 /*
- * use and counters have no working setter in libnetfilter_conntrack (the
+ * counters have no working setter in libnetfilter_conntrack (the
  * value is ignored but the attribute marked, printing "use=0"): feed them
  * through its netlink parser instead, which only adds what it finds.
  */
@@ -357,7 +366,7 @@ static void set_read_only(struct nf_conntrack *n, const struct ct *ct)
 	struct nlmsghdr *nlh;
 	struct nlattr *nest;
 
-	if (!(ct->have & CT_H_USE) && !((ct->have & CT_H_COUNTERS) && ct->ext))
+	if (!((ct->have & CT_H_COUNTERS) && ct->ext))
 		return;
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
@@ -372,8 +381,6 @@ static void set_read_only(struct nf_conntrack *n, const struct ct *ct)
 			mnl_attr_nest_end(nlh, nest);
 		}
 	}
-	if (ct->have & CT_H_USE)
-		mnl_attr_put_u32(nlh, CTA_USE, htonl(ct->use));
 	nfct_payload_parse(mnl_nlmsg_get_payload(nlh),
 			   nlh->nlmsg_len - MNL_NLMSG_HDRLEN, ct->orig.l3, n);
 }
@@ -440,6 +447,14 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 		nfct_set_attr_u32(n, ATTR_MARK, ct->mark);
 	if (ct->have & CT_H_SECMARK)
 		nfct_set_attr_u32(n, ATTR_SECMARK, ct->secmark);
+	/* The id only shows in XML dumps of the internal cache, as in 1.4.7. */
+	if ((ct->have & CT_H_ID) && mode != CT_NFCT_KERNEL)
+		nfct_set_attr_u32(n, ATTR_ID, ct->id);
+	if ((ct->have & CT_H_TIMESTAMP) && ct->ext && mode != CT_NFCT_KERNEL) {
+		nfct_set_attr_u64(n, ATTR_TIMESTAMP_START, ct->ext->ts_start);
+		if (ct->ext->ts_stop)
+			nfct_set_attr_u64(n, ATTR_TIMESTAMP_STOP, ct->ext->ts_stop);
+	}
 	/* conntrackd 1.4.7 prints neither use nor counters for cached
 	 * objects (observed); log records (timeout printer) carry them. */
 	if (mode == CT_NFCT_PRINT_TIMEOUT)

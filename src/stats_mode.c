@@ -26,7 +26,7 @@ static void store(struct ctd *d, const struct ct *ct)
 	struct cache_obj *o;
 	struct ct tmp = *ct;
 
-	tmp.have &= ~(CT_H_TIMEOUT | CT_H_USE | CT_H_COUNTERS);
+	tmp.have &= ~(CT_H_TIMEOUT | CT_H_COUNTERS);
 	o = cache_update(s->cache, &tmp);
 	if (o && s->resyncing)
 		o->flags |= COBJ_F_SEEN;
@@ -47,7 +47,7 @@ static void log_flow(const struct ct *ct)
 	char text[1024];
 	struct ct m = *ct;
 
-	m.have &= ~(CT_H_TIMEOUT | CT_H_USE);
+	m.have &= ~(CT_H_TIMEOUT);
 	if (ct_snprintf_timeout(text, sizeof(text), &m) > 0)
 		log_record(true, text);
 }
