@@ -200,10 +200,14 @@ static void send_obj(struct sync *s, struct cache_obj *o)
 	}
 }
 
+/* More objects wait: come back soon. NOTRACK has no loss recovery, so a
+ * bulk is paced (one budget per 2 ms, ~500k messages/s) to give the
+ * receiver a chance; FT-FW recovers losses and runs at full speed. */
 static void kick(struct sync *s)
 {
 	if (s->d->loop && !ev_timer_pending(&s->kick_timer))
-		ev_timer_add(s->d->loop, &s->kick_timer, 0);
+		ev_timer_add(s->d->loop, &s->kick_timer,
+			     s->mode == SYNC_MODE_NOTRACK ? 2 : 0);
 }
 
 void sync_drain(struct sync *s)
