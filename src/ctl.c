@@ -333,13 +333,12 @@ static int live_one(enum nf_conntrack_msg_type type, struct nf_conntrack *n,
 {
 	struct ctl_client *c = arg;
 	char line[1024 + 2];
-	struct ct ct;
 	int len;
 
-	if (ct_from_nfct(&ct, n) < 0)
+	/* The kernel's object as is: timeout and use= included. */
+	len = nfct_snprintf(line, 1024, n, NFCT_T_UNKNOWN, NFCT_O_PLAIN, 0);
+	if (len < 0)
 		return NFCT_CB_CONTINUE;
-	len = ct_snprintf_timeout(line, 1024, &ct);
-	ct_release(&ct);
 	if (len > 1023)
 		len = 1023;
 	line[len++] = '\n';
