@@ -227,10 +227,10 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 	}
 in_sync:
 	r = digest(s, h);
-	if (requeue)
-		rs_requeue_all(s);
 	if (r == RX_BAD)
 		return r;
+	if (requeue)
+		rs_requeue_all(s);
 	if (!p->ack_pending) {
 		p->ack_from = h->seq;
 		p->ack_pending = true;
