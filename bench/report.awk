@@ -35,10 +35,39 @@ BEGIN {
 }
 {
 	if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
-	v[$1, $2, $3] = $4
+	k = $1 SUBSEP $2 SUBSEP $3
+	all[k, ++cnt[k]] = $4
 }
 function num(x) { return x ~ /^[0-9]+(\.[0-9]+)?$/ }
+# Several repetitions: the median of the numeric values; a failure in any
+# repetition is shown rather than hidden ("incomplete 1/3").
+function summarize(k,    i, m, bad, a, t, j, first) {
+	m = 0; bad = 0
+	for (i = 1; i <= cnt[k]; i++) {
+		if (num(all[k, i]))
+			a[++m] = all[k, i] + 0
+		else {
+			bad++
+			first = all[k, i]
+		}
+	}
+	if (bad > 0)
+		return cnt[k] == 1 ? first : sprintf("%s(%d/%d)", \
+			first ~ /^incomplete/ ? "incomplete" : first, bad, cnt[k])
+	for (i = 2; i <= m; i++)	# insertion sort: m is tiny
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	if (m % 2)
+		t = a[(m + 1) / 2]
+	else
+		t = (a[m / 2] + a[m / 2 + 1]) / 2
+	# keep the precision the script printed
+	return (all[k, 1] ~ /\./) ? sprintf("%.3f", t) : sprintf("%.0f", t)
+}
 END {
+	for (k in cnt)
+		v[k] = summarize(k)
 	for (s = 1; s <= ns; s++) {
 		n = sizes[s]
 		kr = v["kernel", n, "create_rate"]

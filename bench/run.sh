@@ -6,7 +6,7 @@
 # set up at all. See bench/README.md for the method.
 #
 #   bench/run.sh [--smoke] [-n "10000 50000 200000"] [-e 4000] [-r rate]
-#                [--deadline secs] [--ours PATH] [--theirs PATH] [-o FILE]
+#                [--repeat K] [--deadline secs] [--ours PATH] [--theirs PATH] [-o FILE]
 #                [--keep] [--no-sched] [--build]
 # Ours defaults to build/src/conntrackd (or $CTD_OURS); --build compiles it
 # out of tree in $BUILD_DIR (/tmp/build-bench) first.
@@ -26,6 +26,7 @@ THEIRS=/usr/sbin/conntrackd
 OURS=${CTD_OURS:-$REPO/build/src/conntrackd}
 SCHED=${BENCH_SCHED-chrt -r 99}
 OUT=""
+REPEAT=3		# medians of 3: single runs vary by 10-50% on this VM
 SMOKE=""
 BUILD=""
 KEEP=${KEEP:-}
@@ -38,9 +39,10 @@ SYNC_SOCKBUF=24985600
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--smoke) SMOKE=1; SIZES=2000; E=100; PACED_RATE=20000; DEADLINE=5; COMMIT_GRACE=2 ;;
+	--smoke) SMOKE=1; REPEAT=1; SIZES=2000; E=100; PACED_RATE=20000; DEADLINE=5; COMMIT_GRACE=2 ;;
 	-n) SIZES=$2; shift ;;
 	-e) E=$2; shift ;;
+	--repeat) REPEAT=$2; shift ;;
 	-r) PACED_RATE=$2; shift ;;
 	--deadline) DEADLINE=$2; shift ;;
 	--ours) OURS=$2; shift ;;
@@ -248,30 +250,8 @@ run_impl() {
 	return $rc
 }
 
-T_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-for n in $SIZES; do
-	if [ "$n" -gt "$CT_MAX_NS" ]; then
-		note "N=$n exceeds nf_conntrack_max=$CT_MAX_NS in the namespace; skipped"
-		continue
-	fi
-	CUR_N=$n IMPL=kernel
-	# Median of three: single measurements vary by up to 2x on this VM.
-	rates=""
-	for i in 1 2 3; do
-		k=$(inj "$NS1" rate -n "$n" | head -1) \
-			|| fail "kernel create-rate measurement failed: $k"
-		rates="$rates $(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
-	done
-	result create_rate "$(tr ' ' '\n' <<<"$rates" | grep . | sort -n | sed -n 2p)"
-	run_impl theirs "$THEIRS" "$n" \
-		|| fail "conntrackd 1.4.7 scenario N=$n could not run (see $WORK)"
-	if [[ " $IMPLS " == *" ours "* ]]; then
-		run_impl ours "$OURS" "$n" || note "ours N=$n: scenario failed (daemon did not start or died)"
-	fi
-done
-CUR_N=E=$E
 run_impl_exp() {
-	IMPL=$1 BIN=$2
+	IMPL=$1 BIN=$2 CUR_N=E=$E
 	gen_confs
 	scen_exp "$E"
 	local rc=$?
@@ -280,10 +260,47 @@ run_impl_exp() {
 	daemon_stop fw2
 	return $rc
 }
-run_impl_exp theirs "$THEIRS" || fail "conntrackd 1.4.7 expectation scenario could not run"
-if [[ " $IMPLS " == *" ours "* ]]; then
-	run_impl_exp ours "$OURS" || note "ours: expectation scenario failed"
-fi
+
+# one_impl WHICH N|exp: a failure of 1.4.7 is a setup failure; of ours, a note.
+one_impl() {
+	local which=$1 what=$2 rc
+	if [ "$which" = theirs ]; then
+		if [ "$what" = exp ]; then run_impl_exp theirs "$THEIRS"; else run_impl theirs "$THEIRS" "$what"; fi \
+			|| fail "conntrackd 1.4.7 scenario ${what} could not run (see $WORK)"
+		return
+	fi
+	[[ " $IMPLS " == *" ours "* ]] || return 0
+	if [ "$what" = exp ]; then run_impl_exp ours "$OURS"; else run_impl ours "$OURS" "$what"; fi
+	rc=$?
+	[ $rc = 0 ] || note "ours ${what}: scenario failed (daemon did not start or died)"
+}
+
+# Repetitions alternate which daemon goes first, so drift in the machine's
+# load does not always favour the same one; the report shows medians.
+T_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+KREPS=1
+[ "$REPEAT" -gt 1 ] || KREPS=3
+for rep in $(seq 1 "$REPEAT"); do
+	if [ $((rep % 2)) = 1 ]; then ORDER="theirs ours"; else ORDER="ours theirs"; fi
+	for n in $SIZES; do
+		if [ "$n" -gt "$CT_MAX_NS" ]; then
+			[ "$rep" = 1 ] && note "N=$n exceeds nf_conntrack_max=$CT_MAX_NS in the namespace; skipped"
+			continue
+		fi
+		CUR_N=$n IMPL=kernel
+		for i in $(seq 1 $KREPS); do
+			k=$(inj "$NS1" rate -n "$n" | head -1) \
+				|| fail "kernel create-rate measurement failed: $k"
+			result create_rate "$(sed 's/.* rate=\([0-9]*\).*/\1/' <<<"$k")"
+		done
+		for which in $ORDER; do
+			one_impl "$which" "$n"
+		done
+	done
+	for which in $ORDER; do
+		one_impl "$which" exp
+	done
+done
 
 # ---- report ------------------------------------------------------------
 
@@ -306,7 +323,8 @@ report() {
 	fi
 	echo "setup:    FT-FW over UDP on a veth; HashSize $HASHSIZE HashLimit $HASHLIMIT;" \
 		"NetlinkBufferSize $NL_BUF (max $NL_BUFMAX); scheduling: daemons '${SCHED:-none}', clients+injector '${TOOL_SCHED:-none}';" \
-		"nf_conntrack_max $CT_MAX_NS; paced rate $PACED_RATE/s; deadline ${DEADLINE}s"
+		"nf_conntrack_max $CT_MAX_NS; paced rate $PACED_RATE/s; deadline ${DEADLINE}s;" \
+		"medians of $REPEAT run(s)"
 	echo
 	awk -f "$BENCH_DIR/report.awk" "$WORK/results.raw"
 	if [ -n "$NOTES" ]; then
