@@ -695,6 +695,61 @@ static void resync_purges_vanished(void **state)
 	node_free(a);
 }
 
+/* Hostile input: random and mutated datagrams in every mode never crash,
+ * never wedge the engine, and are counted. */
+static void receive_random_input_survives(void **state)
+{
+	static const int modes[] = { SYNC_MODE_FTFW, SYNC_MODE_NOTRACK, SYNC_MODE_ALARM };
+
+	(void)state;
+	srandom(42);
+	for (unsigned m = 0; m < 3; m++) {
+		struct node *a = node_new(modes[m], 1), *b = node_new(modes[m], 2);
+		uint8_t buf[600];
+
+		for (uint32_t i = 0; i < 50; i++)
+			event(a, NL_NEW, i);
+		sync_drain(a->d.sync);
+		for (int it = 0; it < 20000; it++) {
+			size_t len;
+
+			if (it % 2 && a->nout) {
+				/* a valid message with a few bytes flipped */
+				struct msg *v = &a->out[random() % a->nout];
+
+				len = v->len;
+				memcpy(buf, v->b, len);
+				for (int k = random() % 4; k >= 0; k--)
+					buf[random() % len] ^= (uint8_t)(1u << (random() % 8));
+			} else {
+				len = (size_t)(random() % sizeof(buf));
+				for (size_t k = 0; k < len; k++)
+					buf[k] = (uint8_t)random();
+				if (len >= 4) {
+					buf[0] = (uint8_t)(0x10 | (random() % 16));
+					buf[2] = 0;
+					buf[3] = (uint8_t)len;
+				}
+			}
+			assert_true(sync_recv(&b->d, 0, buf, len, &a->addr, sizeof(a->addr)) <= len);
+			if (it % 100 == 0) {
+				if (modes[m] == SYNC_MODE_FTFW)
+					ftfw_alive(b->d.sync);
+				sync_drain(b->d.sync);
+				b->nout = 0;
+			}
+		}
+		assert_true(sync_rx_stats(&b->d)->malformed > 0);
+		/* still works afterwards */
+		a->nout = 0;
+		event(a, NL_UPDATE, 7);
+		sync_drain(a->d.sync);
+		deliver(a, b, 0);
+		node_free(a);
+		node_free(b);
+	}
+}
+
 /* ---- commit against a real kernel, in a private network namespace ---- */
 
 static char logpath[64];
@@ -928,6 +983,7 @@ int main(void)
 		cmocka_unit_test(stats_texts),
 		cmocka_unit_test(expectation_filters),
 		cmocka_unit_test(resync_purges_vanished),
+		cmocka_unit_test(receive_random_input_survives),
 		cmocka_unit_test_setup_teardown(commit_small_hash_includes_expectations,
 						commit_setup, commit_teardown),
 		cmocka_unit_test_setup_teardown(purge_flushes_kernel_and_internal,
