@@ -254,7 +254,10 @@ bool sync_commit_running(const struct ctd *d)
 	return d->sync != NULL && d->sync->commit != NULL;
 }
 
+/* Shutdown: the control server (and its clients) is already gone. */
 void commit_free(struct sync *s)
 {
+	if (s->commit)
+		s->commit->client = NULL;
 	commit_end(s);
 }
