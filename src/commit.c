@@ -254,10 +254,8 @@ bool sync_commit_running(const struct ctd *d)
 	return d->sync != NULL && d->sync->commit != NULL;
 }
 
-/* Shutdown: the control server (and its clients) is already gone. */
+/* Shutdown: ctl_close() left a waiting client for us to finish (and free). */
 void commit_free(struct sync *s)
 {
-	if (s->commit)
-		s->commit->client = NULL;
 	commit_end(s);
 }
