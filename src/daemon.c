@@ -285,5 +285,7 @@ int daemon_finish(struct ctd *d)
 	log_notice("---- shutdown received ----");
 	log_close();
 	daemon_notify(d, "STOPPING=1");
+	ev_free(d->loop);
+	d->loop = NULL;
 	return d->exit_status;
 }

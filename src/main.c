@@ -86,6 +86,7 @@ static int init_failed(struct ctd *d)
 		stats_mode_fini(d);
 	daemon_unlock(d);
 	log_close();
+	ev_free(d->loop);
 	return 1;
 }
 
@@ -124,6 +125,7 @@ static int run_daemon(struct ctd_conf *conf, bool background)
 	}
 	if (daemon_lock(&d) < 0) {
 		log_close();
+		ev_free(d.loop);
 		return 1;
 	}
 	daemon_sched(conf);
