@@ -86,7 +86,8 @@ int ctl_req_feed(struct ctl_reqbuf *r, const void *data, size_t len, int *req)
 		take = 0;
 	if (take > len)
 		take = len;
-	memcpy(r->b + r->n, data, take);
+	if (take)
+		memcpy(r->b + r->n, data, take);
 	r->n += (unsigned)take;
 	if (r->n < sizeof(r->b))
 		return 0;
@@ -128,6 +129,7 @@ static void client_unlink(struct ctl_client *c)
 static void client_close_fd(struct ctl_client *c)
 {
 	char junk[256];
+	int i;
 
 	if (c->fd < 0)
 		return;
@@ -136,8 +138,9 @@ static void client_close_fd(struct ctl_client *c)
 		ev_timer_del(c->srv->d->loop, &c->deadline);
 	}
 	/* Unread request bytes would make close() send a reset that can
-	 * destroy reply data still in flight: discard them first. */
-	while (recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+	 * destroy reply data still in flight: discard them first (bounded, a
+	 * client writing without pause must not hold the loop). */
+	for (i = 0; i < 16 && recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
 		;
 	close(c->fd);
 	c->fd = -1;
@@ -579,10 +582,11 @@ static void too_many(struct ctl *s, int fd)
 	ssize_t r;
 
 	char junk[64];
+	int i;
 
 	/* Best effort: the client sees EOF either way. Its request is read
 	 * first so that close() does not reset the line away. */
-	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+	for (i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
 		;
 	r = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)r;
