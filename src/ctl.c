@@ -37,6 +37,7 @@ struct ctl_client {
 	bool               awaiting;    /* commit: sync calls ctl_client_finish */
 	bool               in_dispatch;
 	bool               rd_eof;      /* reader half-closed after its request */
+	size_t             extra;       /* bytes received after the request */
 	uint64_t           started_us;  /* when the request was dispatched */
 	struct {
 		bool     on, ext, exp, alarm;
@@ -558,8 +559,12 @@ static void client_cb(int fd, int events, void *arg)
 				dispatch(c, req);
 				return;
 			}
+		} else if ((c->extra += (size_t)n) > 4096) {
+			/* Bytes after the request are ignored, as 1.4.x; a
+			 * client that keeps sending is no longer read at all. */
+			c->rd_eof = true;
+			client_watch(c, c->off < c->len || c->dump.on);
 		}
-		/* Bytes after the request are ignored, as 1.4.x. */
 	}
 write:
 	if (events & EV_WRITE)
