@@ -670,7 +670,7 @@ int ctl_open(struct ctd *d)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const char *path = d->conf->unix_path;
-	mode_t mode = d->conf->unix_mode ? d->conf->unix_mode & 0777 : 0600;
+	mode_t mode = d->conf->unix_mode & 0777;  /* conf default: 0600 */
 	struct stat st;
 	struct ctl *s;
 	mode_t old;

@@ -393,6 +393,7 @@ static int fx_setup(void **state)
 	unlink(f->conf.unix_path);
 	f->conf.hashsize = 65536;
 	f->conf.hashlimit = 262144;
+	f->conf.unix_mode = 0600;
 	f->d.conf = &f->conf;
 	f->d.loop = ev_new();
 	f->d.started = time(NULL);
@@ -511,6 +512,14 @@ static void test_socket_file(void **state)
 	ctl_close(&f->d);
 	assert_int_equal(lstat(f->conf.unix_path, &st), -1);
 	assert_int_equal(errno, ENOENT);
+
+	/* UNIX { Permissions 0660 } (beyond 1.4.x), whatever the umask. */
+	f->conf.unix_mode = 0660;
+	umask(0177);
+	assert_int_equal(ctl_open(&f->d), 0);
+	assert_int_equal(lstat(f->conf.unix_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(umask(0177), 0177);    /* restored */
 }
 
 static void test_socket_stale_and_symlink(void **state)
