@@ -34,6 +34,7 @@ static void fuzz_init(void)
 	snprintf(conf.unix_path, sizeof(conf.unix_path),
 		 "/tmp/ctd-fuzz-ctl-%d.sock", (int)getpid());
 	conf.hashsize = 64;
+	conf.unix_mode = 0600;
 	conf.hashlimit = 1024;
 	d.conf = &conf;
 	d.loop = ev_new();
