@@ -148,6 +148,12 @@ static void inj_drain(struct inj *j, int block)
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
 				struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
+				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(int)) {
+					fprintf(stderr, "inject: truncated netlink "
+						"error message (%u bytes)\n",
+						nlh->nlmsg_len);
+					exit(2);
+				}
 				if (e->error != 0) {
 					j->errors++;
 					j->last_err = -e->error;
@@ -348,8 +354,11 @@ static long dump_count(struct inj *j, int subsys, int type)
 			if (nlh->nlmsg_type == NLMSG_DONE)
 				return n;
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				errno = -((struct nlmsgerr *)
-					  mnl_nlmsg_get_payload(nlh))->error;
+				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(int))
+					errno = EPROTO;
+				else
+					errno = -((struct nlmsgerr *)
+						  mnl_nlmsg_get_payload(nlh))->error;
 				die("dump");
 			}
 			n++;
@@ -394,6 +403,22 @@ static int do_flush(void)
 	return j.errors ? 1 : 0;
 }
 
+/* A number for option -c, or exit naming the option. */
+static unsigned long num(int c, const char *arg)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 0);
+	if (errno || end == arg || *end != '\0' || arg[0] == '-') {
+		fprintf(stderr, "inject: -%c %s: not a non-negative number\n",
+			c, arg);
+		exit(2);
+	}
+	return v;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -428,15 +453,15 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt(argc, argv, "n:e:r:p:o:b:s:d:t:Aw:T:")) != -1) {
 		switch (c) {
-		case 'n': o.n = strtoul(optarg, NULL, 0); break;
-		case 'e': o.e = strtoul(optarg, NULL, 0); break;
-		case 'r': o.rate = strtoul(optarg, NULL, 0); break;
-		case 'o': o.offset = strtoul(optarg, NULL, 0); break;
-		case 'b': o.batch = strtoul(optarg, NULL, 0); break;
-		case 't': o.timeout = strtoul(optarg, NULL, 0); break;
+		case 'n': o.n = num(c, optarg); break;
+		case 'e': o.e = num(c, optarg); break;
+		case 'r': o.rate = num(c, optarg); break;
+		case 'o': o.offset = num(c, optarg); break;
+		case 'b': o.batch = num(c, optarg); break;
+		case 't': o.timeout = num(c, optarg); break;
 		case 'A': o.ack = 0; break;
-		case 'w': o.wait_target = strtol(optarg, NULL, 0); break;
-		case 'T': o.wait_secs = strtoul(optarg, NULL, 0); break;
+		case 'w': o.wait_target = (long)num(c, optarg); break;
+		case 'T': o.wait_secs = num(c, optarg); break;
 		case 'p':
 			if (!strcmp(optarg, "tcp"))
 				o.proto = IPPROTO_TCP;
