@@ -466,7 +466,8 @@ static void fill_from_retry(struct kbatch *b)
 			b->pend.n--;
 		}
 	}
-	memmove(b->retry.v, b->retry.v + i, (b->retry.n - i) * sizeof(*b->retry.v));
+	if (i > 0 && i < b->retry.n)
+		memmove(b->retry.v, b->retry.v + i, (b->retry.n - i) * sizeof(*b->retry.v));
 	b->retry.n -= i;
 }
 
