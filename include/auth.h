@@ -95,4 +95,15 @@ int  auth_open_record(const struct auth_ctx *a, struct auth_replay *r,
 
 const char *auth_strerror(enum auth_result res);
 
+/*
+ * Load the keys of an AuthKeyFile into a (after auth_init). The file must
+ * be a regular file (never a symlink), owned by root, with no access for
+ * group or other. Format: one key per line, `ID HEX` (id 1..2^32-1, 2 to
+ * 128 hex digits = 1..64 bytes); `#` starts a comment; the first key signs,
+ * the others are accepted too (rotation). Returns 0, or -1 with a message
+ * naming the file (and line) and why in err.
+ */
+int  auth_load_file(struct auth_ctx *a, const char *path, char *err,
+		    size_t errlen);
+
 #endif

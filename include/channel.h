@@ -62,6 +62,21 @@ const char *chanset_peer_str(const void *from, size_t fromlen, char *buf, size_t
 void chanset_errq_stats(const struct chanset *cs, uint64_t *cur, uint64_t *max, uint64_t *nospace);
 
 /*
+ * Authenticated sync (doc/auth.md), on with Sync { Options { AuthKeyFile } }.
+ * Refused datagrams (TCP: records) are counted by reason over all channels.
+ */
+struct chan_auth_stats {
+	uint64_t accepted;
+	uint64_t no_trailer, unknown_key, bad_mac, replay, too_old;
+	uint64_t bad_record, error;
+};
+bool chanset_auth_on(const struct chanset *cs);
+const struct chan_auth_stats *chanset_auth_stats(const struct chanset *cs);
+/* The "authentication statistics:" block for -s network; writes nothing
+ * (returns 0) when authentication is off, so plain output stays 1.4.x's. */
+int  chanset_print_auth(const struct chanset *cs, char *buf, size_t len);
+
+/*
  * Stream reassembly (TCP): bytes of one accepted connection accumulate here
  * until the receive callback consumes whole messages. Exposed for the
  * fuzzer (tests/fuzz/fuzz_tcp.c), which drives it without sockets.
@@ -94,6 +109,7 @@ void chan_rbuf_push(struct chan_rbuf *r, const uint8_t *data, size_t len,
  * for other modules.
  */
 #include <sys/socket.h>
+#include "auth.h"
 #include "ev.h"
 
 struct chan_chunk {                     /* TCP error queue element */
@@ -128,6 +144,10 @@ struct channel {
 	struct ev_timer reconnect;
 	struct chan_rbuf rbuf;
 	struct chan_errq errq;
+	/* Authentication: receive window of this link (one sending peer; kept
+	 * across TCP reconnections, the sender's counter only grows). */
+	struct auth_replay replay;
+	bool     auth_drop;             /* TCP: refused record, reset the stream */
 	char     err[160];              /* why opening failed */
 };
 
@@ -150,6 +170,13 @@ void chan_dgram_readable(int fd, int events, void *arg);
 size_t chan_deliver(const struct channel *c, const uint8_t *data, size_t len,
 		    const void *from, size_t fromlen);
 uint8_t *chan_rxbuf(struct channel *c, size_t *cap);
+/* Authenticated mode: verify a datagram in place; true = deliver the first
+ * *len bytes (shortened to the messages), false = refused (counted, logged). */
+bool chan_auth_on(const struct channel *c);
+bool chan_auth_datagram(struct channel *c, const uint8_t *data, size_t *len,
+			const void *from, socklen_t fromlen);
+/* TCP receive callback for authenticated records (see chan_recv_cb). */
+size_t chan_auth_stream(struct channel *c, const uint8_t *data, size_t len);
 
 /* link.c: rtnetlink link-state watcher feeding chanset_link_event(). */
 struct link_watch;

@@ -8,7 +8,13 @@
  * id nor the counter can be changed. The replay window is only updated
  * after the MAC has been verified.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -240,4 +246,141 @@ auth_strerror(enum auth_result res)
 		return "bad TCP record header";
 	}
 	return "unknown authentication result";
+}
+
+static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* One "ID HEX" line; 0 ok, -1 with the reason in why. */
+static int
+parse_key_line(struct auth_ctx *a, char *line, const char **why)
+{
+	uint8_t key[AUTH_KEY_MAX];
+	unsigned long long id;
+	size_t n = 0;
+	char *p = line, *end;
+	int hi, lo;
+
+	errno = 0;
+	id = strtoull(p, &end, 10);
+	if (end == p || errno || id == 0 || id > 0xffffffffULL ||
+	    (*end != ' ' && *end != '\t')) {
+		*why = "expected `ID HEXKEY' with ID 1..4294967295";
+		return -1;
+	}
+	p = end + strspn(end, " \t");
+	while (*p && *p != ' ' && *p != '\t') {
+		if ((hi = hexval(p[0])) < 0 || (lo = hexval(p[1])) < 0) {
+			*why = "key must be an even number of hex digits";
+			return -1;
+		}
+		if (n == AUTH_KEY_MAX) {
+			*why = "key longer than 64 bytes (128 hex digits)";
+			return -1;
+		}
+		key[n++] = (uint8_t)(hi << 4 | lo);
+		p += 2;
+	}
+	if (p[strspn(p, " \t")] != '\0') {
+		*why = "trailing text after the key";
+		return -1;
+	}
+	if (n == 0) {
+		*why = "empty key";
+		return -1;
+	}
+	if (a->nkeys == AUTH_KEYS_MAX) {
+		*why = "more than 4 keys";
+		return -1;
+	}
+	if (auth_add_key(a, (uint32_t)id, key, n) < 0) {
+		*why = "key id used twice";
+		return -1;
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	return 0;
+}
+
+int
+auth_load_file(struct auth_ctx *a, const char *path, char *err, size_t errlen)
+{
+	char buf[4096], *line, *next;
+	const char *why = NULL;
+	struct stat st;
+	ssize_t n;
+	int fd, lineno = 0;
+
+	/* O_NOFOLLOW: a symlink planted at the path is refused, not read. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "AuthKeyFile %s: %s", path,
+			 errno == ELOOP ? "is a symbolic link (refused)" :
+			 strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != 0)
+		why = "not owned by root";
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		why = "group or other may access it (chmod 600)";
+	else if (st.st_size >= (off_t)sizeof(buf))
+		why = "too large for a key file";
+	if (why) {
+		snprintf(err, errlen, "AuthKeyFile %s: %s", path, why);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "AuthKeyFile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n)) {
+		snprintf(err, errlen, "AuthKeyFile %s: binary data (expected `ID HEXKEY' lines)",
+			 path);
+		goto fail;
+	}
+	for (line = buf; line; line = next) {
+		char *hash;
+
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		line += strspn(line, " \t");
+		if (*line == '\0')
+			continue;
+		if (parse_key_line(a, line, &why) < 0) {
+			snprintf(err, errlen, "AuthKeyFile %s:%d: %s", path,
+				 lineno, why);
+			goto fail;
+		}
+	}
+	if (a->nkeys == 0) {
+		snprintf(err, errlen, "AuthKeyFile %s: no key in the file", path);
+		goto fail;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+fail:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(a->keys, sizeof(a->keys));
+	a->nkeys = 0;
+	return -1;
 }

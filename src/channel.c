@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "channel.h"
 #include "ctd.h"
@@ -20,6 +23,15 @@
 
 #define CHAN_MTU_DEFAULT 1500
 #define CHAN_MAX_MSG     65535   /* the header's length field is 16 bits */
+#define AUTH_LOG_PEERS   16      /* peers with their own log rate limit */
+#define AUTH_LOG_BURST   8       /* refusal lines per second, all peers */
+
+struct auth_log_peer {                  /* "at most once a second per peer" */
+	struct sockaddr_storage addr;
+	socklen_t len;
+	time_t    last;
+	uint64_t  quiet;                /* refusals not logged since */
+};
 
 struct chanset {
 	struct ctd   *d;
@@ -32,6 +44,15 @@ struct chanset {
 	uint8_t       sbuf[CHAN_MAX_MSG + 1];
 	size_t        slen;
 	uint8_t       rx[CHAN_RBUF_SIZE];       /* datagram receive buffer */
+	/* Authenticated sync (doc/auth.md); off = wire identical to 1.4.x. */
+	bool          auth_on;
+	struct auth_ctx auth;
+	struct chan_auth_stats ast;
+	struct auth_log_peer logpeer[AUTH_LOG_PEERS];
+	time_t        log_sec;
+	unsigned      log_lines;
+	/* Record header + largest message + trailer. */
+	uint8_t       abuf[AUTH_REC_HDR_LEN + CHAN_MAX_MSG + 1 + AUTH_TRAILER_LEN];
 };
 
 static const char *kind_block(enum chan_kind k)
@@ -146,8 +167,11 @@ void chan_dgram_readable(int fd, int events, void *arg)
 		}
 		c->st.bytes_recv += (uint64_t)n;
 		c->st.msgs_recv++;
+		size_t len = (size_t)n;
+		if (cs->auth_on && !chan_auth_datagram(c, cs->rx, &len, &from, fromlen))
+			continue;
 		if (cs->cb)
-			cs->cb(cs->d, c->idx, cs->rx, (size_t)n, &from, fromlen);
+			cs->cb(cs->d, c->idx, cs->rx, len, &from, fromlen);
 		if (cs->d->stopping)
 			return;
 	}
@@ -293,6 +317,21 @@ struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
 	}
 	cs->d = d;
 	cs->cb = cb;
+	if (conf->auth_key_file[0]) {
+		char why[CONF_PATH_MAX + 128];
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		auth_init(&cs->auth, (uint64_t)ts.tv_sec * 1000000 +
+			  (uint64_t)ts.tv_nsec / 1000);
+		if (auth_load_file(&cs->auth, conf->auth_key_file, why,
+				   sizeof(why)) < 0) {
+			log_err("can't open channel socket: %s", why);
+			free(cs);
+			return NULL;
+		}
+		cs->auth_on = true;
+	}
 	for (i = 0; i < CONF_MAX_CHANNELS; i++)
 		cs->ch[i].sfd = cs->ch[i].rfd = cs->ch[i].afd = -1;
 	for (i = 0; i < conf->nchannels && i < CONF_MAX_CHANNELS; i++) {
@@ -321,7 +360,15 @@ struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
 			return NULL;
 		}
 		c->bufsize = c->mtu - (c->cc->kind == CHAN_TCP ? 40 : 28);
+		/* The trailer (and TCP record header) must fit the same MTU. */
+		if (cs->auth_on)
+			c->bufsize -= AUTH_TRAILER_LEN +
+				      (c->cc->kind == CHAN_TCP ? AUTH_REC_HDR_LEN : 0);
 	}
+	if (cs->auth_on)
+		log_notice("sync authentication on: %u key(s) from %s, signing with key id %u",
+			   cs->auth.nkeys, conf->auth_key_file,
+			   cs->auth.keys[cs->auth.tx].id);
 	cs->cur = conf->default_channel < cs->n ? conf->default_channel : 0;
 	cs->link = link_watch_open(cs, d->loop);
 	if (!cs->link)
@@ -341,6 +388,7 @@ void chanset_close(struct chanset *cs)
 	link_watch_close(cs->link);
 	for (i = 0; i < cs->n; i++)
 		chan_close_one(cs, &cs->ch[i]);
+	OPENSSL_cleanse(&cs->auth, sizeof(cs->auth));
 	free(cs);
 }
 
@@ -352,6 +400,24 @@ static void chan_send_now(struct channel *c, const uint8_t *buf, size_t len)
 
 	if (len == 0)
 		return;
+	if (c->cs->auth_on) {
+		uint8_t *a = c->cs->abuf;
+		int r;
+
+		if (c->cc->kind == CHAN_TCP) {
+			memcpy(a + AUTH_REC_HDR_LEN, buf, len);
+			r = auth_seal_record(&c->cs->auth, a, len, sizeof(c->cs->abuf));
+		} else {
+			memcpy(a, buf, len);
+			r = auth_sign(&c->cs->auth, a, len, sizeof(c->cs->abuf));
+		}
+		if (r < 0) {            /* only a message beyond the record limit */
+			c->st.err_sent++;
+			return;
+		}
+		buf = a;
+		len = (size_t)r;
+	}
 	if (c->cc->kind == CHAN_TCP) {
 		chan_tcp_send(c, buf, len);
 		return;
@@ -590,4 +656,181 @@ void chanset_errq_stats(const struct chanset *cs, uint64_t *cur, uint64_t *max,
 		*cur += cs->ch[i].errq.cur;
 		*nospace += cs->ch[i].errq.nospace;
 	}
+}
+
+/* ---- authentication ---- */
+
+bool chan_auth_on(const struct channel *c)
+{
+	return c->cs->auth_on;
+}
+
+bool chanset_auth_on(const struct chanset *cs)
+{
+	return cs->auth_on;
+}
+
+const struct chan_auth_stats *chanset_auth_stats(const struct chanset *cs)
+{
+	return &cs->ast;
+}
+
+static void auth_count(struct chanset *cs, enum auth_result r)
+{
+	struct chan_auth_stats *a = &cs->ast;
+
+	switch (r) {
+	case AUTH_OK:          a->accepted++; break;
+	case AUTH_NO_TRAILER:  a->no_trailer++; break;
+	case AUTH_UNKNOWN_KEY: a->unknown_key++; break;
+	case AUTH_BAD_MAC:     a->bad_mac++; break;
+	case AUTH_REPLAY:      a->replay++; break;
+	case AUTH_TOO_OLD:     a->too_old++; break;
+	case AUTH_BAD_RECORD:  a->bad_record++; break;
+	case AUTH_ERROR:       a->error++; break;
+	}
+}
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t al,
+		      const void *b, socklen_t bl)
+{
+	return al == bl && memcmp(a, b, al) == 0;
+}
+
+/*
+ * Log a refusal at most once a second per peer address, and at most
+ * AUTH_LOG_BURST lines a second overall (a flood from spoofed addresses
+ * must not flood the log). Lines not written are summed in the next one.
+ */
+static void auth_log(struct channel *c, enum auth_result r, const void *from,
+		     socklen_t fromlen)
+{
+	struct chanset *cs = c->cs;
+	struct auth_log_peer *p = NULL, *oldest = &cs->logpeer[0];
+	struct timespec ts;
+	char peer[INET6_ADDRSTRLEN + 16];
+	unsigned i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (fromlen > sizeof(p->addr))
+		fromlen = sizeof(p->addr);
+	for (i = 0; i < AUTH_LOG_PEERS; i++) {
+		struct auth_log_peer *q = &cs->logpeer[i];
+
+		if (q->len && same_addr(&q->addr, q->len, from, fromlen)) {
+			p = q;
+			break;
+		}
+		if (q->last < oldest->last || (oldest->len && !q->len))
+			oldest = q;
+	}
+	if (!p) {
+		p = oldest;
+		memset(p, 0, sizeof(*p));
+		memcpy(&p->addr, from, fromlen);
+		p->len = fromlen;
+	} else if (ts.tv_sec == p->last) {
+		p->quiet++;
+		return;
+	}
+	if (ts.tv_sec != cs->log_sec) {
+		cs->log_sec = ts.tv_sec;
+		cs->log_lines = 0;
+	}
+	if (cs->log_lines >= AUTH_LOG_BURST) {
+		p->quiet++;
+		return;
+	}
+	cs->log_lines++;
+	p->last = ts.tv_sec;
+	chanset_peer_str(from, fromlen, peer, sizeof(peer));
+	if (p->quiet)
+		log_warn("sync authentication: refused data from %s on %s: %s "
+			 "(and %llu more refusals not logged)", peer,
+			 c->cc->ifname, auth_strerror(r),
+			 (unsigned long long)p->quiet);
+	else
+		log_warn("sync authentication: refused data from %s on %s: %s",
+			 peer, c->cc->ifname, auth_strerror(r));
+	p->quiet = 0;
+}
+
+bool chan_auth_datagram(struct channel *c, const uint8_t *data, size_t *len,
+			const void *from, socklen_t fromlen)
+{
+	enum auth_result r;
+	size_t plen = 0;
+
+	r = auth_verify(&c->cs->auth, &c->replay, data, *len, &plen);
+	auth_count(c->cs, r);
+	if (r != AUTH_OK) {
+		auth_log(c, r, from, fromlen);
+		return false;
+	}
+	*len = plen;
+	return true;
+}
+
+/*
+ * One authentic record at a time goes to the sync callback, whose messages
+ * never span records. A refused record ends the connection: after it the
+ * stream has no trustworthy boundary. auth_drop tells the TCP code to reset
+ * once the reassembly buffer is done with us.
+ */
+size_t chan_auth_stream(struct channel *c, const uint8_t *data, size_t len)
+{
+	const uint8_t *msgs;
+	size_t mlen, off = 0;
+	enum auth_result r = AUTH_OK;
+	int n;
+
+	if (c->auth_drop)
+		return len;
+	n = auth_open_record(&c->cs->auth, &c->replay, data, len, &msgs, &mlen, &r);
+	if (n == 0)
+		return 0;
+	if (n < 0) {
+		auth_count(c->cs, r);
+		auth_log(c, r, &c->peer, c->peerlen);
+		c->auth_drop = true;
+		return len;
+	}
+	auth_count(c->cs, AUTH_OK);
+	while (off < mlen) {
+		size_t used = chan_deliver(c, msgs + off, mlen - off, &c->peer,
+					   c->peerlen);
+
+		if (used == 0 || used > mlen - off)
+			break;  /* a partial message in a record: signed garbage */
+		off += used;
+	}
+	return (size_t)n;
+}
+
+int chanset_print_auth(const struct chanset *cs, char *buf, size_t len)
+{
+	const struct chan_auth_stats *a = &cs->ast;
+
+	if (!cs->auth_on) {
+		if (len)
+			buf[0] = '\0';
+		return 0;
+	}
+	return snprintf(buf, len,
+			"authentication statistics:\n"
+			"\trecv:\n"
+			"\t\tAccepted:\t\t%20llu\n"
+			"\t\tNo trailer:\t\t%20llu\n"
+			"\t\tUnknown key id:\t\t%20llu\n"
+			"\t\tBad MAC:\t\t%20llu\n"
+			"\t\tReplayed:\t\t%20llu\n"
+			"\t\tOlder than window:\t%20llu\n"
+			"\t\tBad TCP record:\t\t%20llu\n\n",
+			(unsigned long long)a->accepted,
+			(unsigned long long)a->no_trailer,
+			(unsigned long long)a->unknown_key,
+			(unsigned long long)a->bad_mac,
+			(unsigned long long)a->replay,
+			(unsigned long long)a->too_old,
+			(unsigned long long)a->bad_record);
 }

@@ -290,6 +290,9 @@ static void server_readable(int fd, int events, void *arg)
 	c->st.bytes_recv += (uint64_t)n;
 	c->st.msgs_recv++;
 	chan_rbuf_deliver(&c->rbuf, (size_t)n, rbuf_cb, d, c->idx, c, 0);
+	/* Reset only now: the buffer must not change under its own loop. */
+	if (c->auth_drop)
+		server_drop(c);
 }
 
 /* Trampoline: the rbuf passes the channel as `from`; give the real peer. */
@@ -301,6 +304,8 @@ static size_t rbuf_cb(struct ctd *d, unsigned idx, const uint8_t *data, size_t l
 	(void)d;
 	(void)idx;
 	(void)fromlen;
+	if (chan_auth_on(c))
+		return chan_auth_stream((struct channel *)c, data, len);
 	return chan_deliver(c, data, len, &c->peer, c->peerlen);
 }
 
@@ -324,6 +329,7 @@ static void listener_readable(int fd, int events, void *arg)
 	c->afd = nfd;
 	c->peer = ss;
 	c->peerlen = sl;
+	c->auth_drop = false;
 }
 
 int chan_tcp_open(struct channel *c)

@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1341,6 +1342,290 @@ static void test_peer_str(void **state)
 	assert_string_equal(chanset_peer_str(&s6, 8, buf, sizeof(buf)), "unknown peer");
 }
 
+
+/* ---- authenticated sync (doc/auth.md) ---- */
+
+#define KEY_A "1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+#define KEY_B "1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"
+
+static void key_file(char *path, size_t len, const char *tag, const char *text,
+		     mode_t mode)
+{
+	FILE *f;
+
+	snprintf(path, len, "/tmp/ctdchan-%d-%s.key", (int)getpid(), tag);
+	unlink(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Send raw bytes to B's UDP port from A's namespace, as an intruder would. */
+static void inject(uint16_t port, const void *buf, size_t len)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	inet_pton(AF_INET, "10.77.0.2", &sa.sin_addr);
+	assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof(sa)),
+			 (ssize_t)len);
+	close(fd);
+}
+
+struct auth_want { struct side *s; uint64_t (*get)(const struct chan_auth_stats *); uint64_t n; };
+
+static bool auth_reached(void *arg)
+{
+	struct auth_want *w = arg;
+
+	return w->get(chanset_auth_stats(w->s->cs)) >= w->n;
+}
+
+static uint64_t g_no_trailer(const struct chan_auth_stats *a) { return a->no_trailer; }
+static uint64_t g_bad_mac(const struct chan_auth_stats *a) { return a->bad_mac; }
+static uint64_t g_unknown(const struct chan_auth_stats *a) { return a->unknown_key; }
+static uint64_t g_replay(const struct chan_auth_stats *a) { return a->replay; }
+static uint64_t g_accepted(const struct chan_auth_stats *a) { return a->accepted; }
+
+static void test_auth_udp(void **state)
+{
+	struct side a, b;
+	char ka[128], kb[128], txt[1024];
+	struct auth_want w;
+	struct auth_ctx forger;
+	uint8_t msg[256];
+	unsigned i;
+	int n;
+
+	(void)state;
+	key_file(ka, sizeof(ka), "a", "# test key\n" KEY_A, 0600);
+	key_file(kb, sizeof(kb), "b", KEY_A, 0600);
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3790);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3790);
+	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
+	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_true(chanset_auth_on(a.cs));
+
+	/* Signed batches arrive whole; the callback never sees the trailer,
+	 * and a datagram with its trailer still fits the 1500-byte MTU. */
+	send_msgs(&a, 100, 60, 100, true);
+	assert_true(wait_msgs(&b, 60, 3000));
+	check_seqs(&b, 100, 60, 100);
+	for (i = 0; i < b.ndgrams; i++) {
+		assert_true(b.dlen[i] + AUTH_TRAILER_LEN <= 1500 - 28);
+		assert_int_equal(b.dlen[i] % 100, 0);
+	}
+	assert_true(chanset_stats(a.cs, 0)->bytes_sent ==
+		    60 * 100 + (uint64_t)b.ndgrams * AUTH_TRAILER_LEN);
+
+	/* A plain 1.4.x datagram (an intruder) is refused and counted. */
+	reset_rec(&b);
+	put_msg(msg, 7, 16);
+	inject(3790, msg, 16);
+	w = (struct auth_want){ &b, g_no_trailer, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+
+	/* Signed with the wrong key, or naming a key B does not have. */
+	auth_init(&forger, 1);
+	assert_int_equal(auth_add_key(&forger, 1, "wrong", 5), 0);
+	n = auth_sign(&forger, msg, 16, sizeof(msg));
+	inject(3790, msg, (size_t)n);
+	w = (struct auth_want){ &b, g_bad_mac, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+	auth_init(&forger, 1);
+	assert_int_equal(auth_add_key(&forger, 9, "x", 1), 0);
+	put_msg(msg, 7, 16);
+	n = auth_sign(&forger, msg, 16, sizeof(msg));
+	inject(3790, msg, (size_t)n);
+	w = (struct auth_want){ &b, g_unknown, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+	assert_int_equal(b.nmsgs, 0);
+
+	/* Correctly signed with the right key: once accepted, then a replay. */
+	auth_init(&forger, (uint64_t)1 << 62);   /* above A's counter */
+	assert_int_equal(auth_add_key(&forger, 1,
+		"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
+		"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff", 32), 0);
+	put_msg(msg, 8, 16);
+	n = auth_sign(&forger, msg, 16, sizeof(msg));
+	inject(3790, msg, (size_t)n);
+	assert_true(wait_msgs(&b, 1, 3000));
+	inject(3790, msg, (size_t)n);
+	w = (struct auth_want){ &b, g_replay, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+	assert_int_equal(b.nmsgs, 1);
+	/* A's real counter is now below the window: its traffic is refused
+	 * as too old, which is what replay protection must do. */
+	assert_int_equal(chanset_auth_stats(b.cs)->too_old, 0);
+
+	chanset_print_auth(b.cs, txt, sizeof(txt));
+	assert_non_null(strstr(txt, "authentication statistics:\n"));
+	assert_non_null(strstr(txt, "No trailer:"));
+	assert_non_null(strstr(txt, "Bad MAC:\t\t                   1\n"));
+	assert_non_null(strstr(txt, "Replayed:\t\t                   1\n"));
+	/* The log names the peer and the reason. */
+	assert_non_null(strstr(read_log(), "refused data from 10.77.0.1:"));
+	assert_non_null(strstr(read_log(), "bad HMAC"));
+	assert_non_null(strstr(read_log(), "no authentication trailer"));
+	side_close(&a);
+	side_close(&b);
+	unlink(ka);
+	unlink(kb);
+}
+
+static void test_auth_wrong_key_and_off(void **state)
+{
+	struct side a, b;
+	char ka[128], kb[128], txt[256];
+	struct auth_want w;
+
+	(void)state;
+	key_file(ka, sizeof(ka), "a", KEY_A, 0600);
+	key_file(kb, sizeof(kb), "b", KEY_B, 0600);
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3791);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3791);
+	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
+	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	send_msgs(&a, 1, 5, 40, true);
+	send_msgs(&a, 6, 5, 40, true);
+	w = (struct auth_want){ &b, g_bad_mac, 2 };
+	assert_true(pump(auth_reached, &w, 3000));
+	assert_int_equal(b.nmsgs, 0);
+	assert_int_equal(chanset_auth_stats(b.cs)->accepted, 0);
+	side_close(&b);
+
+	/* Without a key file nothing is added: plain 1.4.x datagrams and no
+	 * statistics block. A's signed datagram is then just 48 bytes of
+	 * trailing garbage to the wire decoder; here the callback sees it all. */
+	side_init(&b, new_conf());
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3791);
+	assert_non_null(open_in(ns_b, &b));
+	assert_false(chanset_auth_on(b.cs));
+	assert_int_equal(chanset_print_auth(b.cs, txt, sizeof(txt)), 0);
+	assert_string_equal(txt, "");
+	send_msgs(&a, 20, 1, 40, true);
+	assert_true(wait_msgs(&b, 1, 3000));
+	assert_int_equal(b.dlen[0], 40 + AUTH_TRAILER_LEN);
+	reset_rec(&a);
+	send_msgs(&b, 30, 1, 40, true);
+	w = (struct auth_want){ &a, g_no_trailer, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+	assert_int_equal(chanset_stats(b.cs, 0)->bytes_sent, 40);
+	side_close(&a);
+	side_close(&b);
+	unlink(ka);
+	unlink(kb);
+}
+
+static void test_auth_tcp(void **state)
+{
+	struct side a, b;
+	struct tcp_pair p = { &a, &b };
+	char ka[128], kb[128];
+	struct auth_want w;
+	unsigned i;
+
+	(void)state;
+	key_file(ka, sizeof(ka), "a", KEY_A, 0600);
+	key_file(kb, sizeof(kb), "b", "2 abcd\n" KEY_A, 0600);
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_TCP, true, 0, 3792);
+	peer_conf(b.conf, CHAN_TCP, false, 0, 3792);
+	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
+	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	assert_true(pump(tcp_all_connected, &p, 5000));
+	/* Records are reassembled from a stream cut anywhere; B signs with
+	 * key 2 (its first line), which A does not hold. */
+	for (i = 0; i < 600; i++)
+		send_msgs(&a, 5000 + i, 1, (uint16_t)(8 + 4 * (i % 97)), false);
+	chanset_flush(a.cs);
+	assert_true(wait_msgs(&b, 600, 5000));
+	for (i = 0; i < 600; i++)
+		assert_int_equal(b.mlen[i], 8 + 4 * (i % 97));
+	w = (struct auth_want){ &b, g_accepted, 2 };
+	assert_true(pump(auth_reached, &w, 1000));
+	send_msgs(&b, 70, 3, 40, true);
+	w = (struct auth_want){ &a, g_unknown, 1 };
+	assert_true(pump(auth_reached, &w, 3000));
+	assert_int_equal(a.nmsgs, 0);
+	side_close(&a);
+	side_close(&b);
+	unlink(ka);
+	unlink(kb);
+}
+
+/* The key file is refused, naming it and why, before any socket opens. */
+static void test_auth_key_file_checks(void **state)
+{
+	static const struct { const char *text; mode_t mode; const char *why; } bad[] = {
+		{ KEY_A, 0640, "group or other may access it" },
+		{ KEY_A, 0604, "group or other may access it" },
+		{ "1 abc\n", 0600, ":1: key must be an even number of hex digits" },
+		{ "# c\n\n0 abcd\n", 0600, ":3: expected `ID HEXKEY'" },
+		{ "1 ab\n1 cd\n", 0600, ":2: key id used twice" },
+		{ "# nothing\n", 0600, "no key in the file" },
+	};
+	char path[128], link[160], want[256];
+	struct side s;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		key_file(path, sizeof(path), "bad", bad[i].text, bad[i].mode);
+		side_init(&s, new_conf());
+		peer_conf(s.conf, CHAN_UDP, true, 0, 3793);
+		snprintf(s.conf->auth_key_file, sizeof(s.conf->auth_key_file), "%s", path);
+		assert_null(open_in(ns_a, &s));
+		snprintf(want, sizeof(want), "AuthKeyFile %s", path);
+		assert_non_null(strstr(read_log(), want));
+		assert_non_null(strstr(read_log(), bad[i].why));
+		free(s.conf);
+	}
+	/* Not owned by root. */
+	key_file(path, sizeof(path), "bad", KEY_A, 0600);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	side_init(&s, new_conf());
+	peer_conf(s.conf, CHAN_UDP, true, 0, 3793);
+	snprintf(s.conf->auth_key_file, sizeof(s.conf->auth_key_file), "%s", path);
+	assert_null(open_in(ns_a, &s));
+	assert_non_null(strstr(read_log(), "not owned by root"));
+	/* A symlink to a perfectly good key is not followed. */
+	assert_int_equal(chown(path, 0, 0), 0);
+	snprintf(link, sizeof(link), "%s.lnk", path);
+	unlink(link);
+	assert_int_equal(symlink(path, link), 0);
+	snprintf(s.conf->auth_key_file, sizeof(s.conf->auth_key_file), "%s", link);
+	assert_null(open_in(ns_a, &s));
+	assert_non_null(strstr(read_log(), "is a symbolic link (refused)"));
+	/* A directory. */
+	snprintf(s.conf->auth_key_file, sizeof(s.conf->auth_key_file), "/tmp");
+	assert_null(open_in(ns_a, &s));
+	assert_non_null(strstr(read_log(), "AuthKeyFile /tmp: not a regular file"));
+	/* The good file opens. */
+	snprintf(s.conf->auth_key_file, sizeof(s.conf->auth_key_file), "%s", path);
+	assert_non_null(open_in(ns_a, &s));
+	side_close(&s);
+	unlink(link);
+	unlink(path);
+}
+
 /* ---- namespaces ---- */
 
 static void drop_ns(void)
@@ -1413,6 +1698,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peer_str),
+		cmocka_unit_test_setup_teardown(test_auth_udp, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_auth_wrong_key_and_off, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_auth_tcp, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_auth_key_file_checks, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_rbuf_splits, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_mcast_both_ways, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_batching_mtu, loop_new, loop_free),
