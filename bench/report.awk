@@ -3,7 +3,7 @@
 BEGIN {
 	nk = split("create_rate paced_lag_s paced_lost paced_overruns " \
 		"cpu_tx_us cpu_rx_us rss_int_B rss_ext_B dump_i_lps dump_e_lps " \
-		"resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
+		"stall_lag_s resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
 		"commit_vs_kernel commit_vs_listened burst_inject_rate burst_lag_s burst_lost " \
 		"burst_overruns exp_masters_lag_s exp_in_peer_cache " \
 		"commit_exp_rate commit_exp_in_kernel", order, " ")
@@ -17,6 +17,7 @@ BEGIN {
 	lab["rss_ext_B"] = "RSS per entry, external cache (B)|lower"
 	lab["dump_i_lps"] = "-i ct dump (lines/s)|higher"
 	lab["dump_e_lps"] = "-e ct dump (lines/s)|higher"
+	lab["stall_lag_s"] = "paced during -i loop: peer complete after (s)|lower"
 	lab["resync_R_s"] = "-R ct (s)|lower"
 	lab["bulk_B_s"] = "-B until peer complete (s)|lower"
 	lab["resync_n_s"] = "-n until peer complete (s)|lower"

@@ -137,6 +137,22 @@ scen_paced() {
 
 	# Commit the peer's external cache into its (empty) kernel table.
 	commit_ct fw2 "$n"
+
+	dump_stall "$n"
+}
+
+# dump_stall N: M more entries, paced, while fw1 streams -i dumps of its N
+# in a loop: does replication keep flowing during a big dump?
+dump_stall() {
+	local n=$1 m loop out t
+	m=$(( n / 2 < 10000 ? n / 2 : 10000 ))
+	( while :; do ctl fw1 -i ct >/dev/null 2>&1; done ) &
+	loop=$!
+	out=$(inj "$NS1" create -n "$m" -o "$n" -r "$PACED_RATE")
+	t=$(wait_cache fw2 external $(( n + m )) "$DEADLINE")
+	kill "$loop" 2>/dev/null
+	wait "$loop" 2>/dev/null
+	result stall_lag_s "$t"
 }
 
 # lost_events N KEY: events fw1 never received (from its netlink stats);
