@@ -38,45 +38,38 @@ gen_conf fw1 192.168.77.1 192.168.77.2
 gen_conf fw2 192.168.77.2 192.168.77.1
 daemons_restart || fail "$IMPL daemons did not start"
 
-# prof NAME PID CMD...: sample PID while CMD runs, print the top symbols.
+# prof NAME PIDS CMD: sample the daemon(s) PIDS (comma-separated) while
+# CMD (a shell command line using lib.sh's functions) runs. perf starts CMD
+# only once it is attached, so nothing is missed and nothing waits blindly.
 prof() {
-	local name=$1 pid=$2 rec
-	shift 2
-	perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$WORK/$name.data" \
-		>/dev/null 2>&1 &
-	rec=$!
-	sleep 0.3	# perf attaches asynchronously; no readiness signal exists
-	"$@" >/dev/null 2>&1
-	kill -INT "$rec"
-	wait "$rec"
-	echo "---- $IMPL $name (N=$N): by object"
-	perf report -q -i "$WORK/$name.data" --no-children --sort dso -g none \
-		2>/dev/null | head -8
-	echo "---- $IMPL $name: top symbols"
-	perf report -q -i "$WORK/$name.data" --no-children --sort dso,sym \
-		-g none 2>/dev/null | grep -v '^$' | head -25
-	echo "---- $IMPL $name: inclusive (children), syscall/kernel paths"
-	perf report -q -i "$WORK/$name.data" --children --sort sym -g none \
-		2>/dev/null | grep -E 'sys_|ctnetlink_|netlink_|nf_conntrack_|page_fault|clear_page|udp' \
+	local name=$1 pids=$2 cmd=$3
+	perf record -q -e cpu-clock -F 4999 -g -p "$pids" -o "$WORK/$name.data" \
+		-- bash -c ". '$BENCH_DIR/lib.sh'; $cmd" >/dev/null 2>&1
+}
+
+# show NAME FILTER LABEL: where the samples FILTER selects (--pid=, --comm=) went.
+show() {
+	local name=$1 filter=$2 label=$3
+	echo "---- $IMPL $label (N=$N): by object"
+	perf report -q -i "$WORK/$name.data" "$filter" --percentage relative --no-children \
+		--sort dso -g none 2>/dev/null | grep -v '^$' | head -8
+	echo "---- $IMPL $label: top symbols"
+	perf report -q -i "$WORK/$name.data" "$filter" --percentage relative --no-children \
+		--sort dso,sym -g none 2>/dev/null | grep -v '^$' | head -25
+	echo "---- $IMPL $label: inclusive (children), syscall/kernel paths"
+	perf report -q -i "$WORK/$name.data" "$filter" --percentage relative --children --sort sym \
+		-g none 2>/dev/null \
+		| grep -E 'sys_|ctnetlink_|netlink_|nf_conntrack_|page_fault|clear_page|udp' \
 		| head -15
 	echo
 }
 
-burst() {
-	inj "$NS1" create -n "$N"
-	wait_cache fw2 external "$N" 60
-}
-# Sender and receiver are sampled during the same burst.
-perf record -q -e cpu-clock -F 4999 -g -p "$PID_fw2" -o "$WORK/recv.data" \
-	>/dev/null 2>&1 &
-REC2=$!
-prof events-send "$PID_fw1" burst
-kill -INT "$REC2"; wait "$REC2"
-echo "---- $IMPL events-recv (N=$N): by object"
-perf report -q -i "$WORK/recv.data" --no-children --sort dso -g none 2>/dev/null | head -8
-echo "---- $IMPL events-recv: top symbols"
-perf report -q -i "$WORK/recv.data" --no-children --sort dso,sym -g none \
-	2>/dev/null | grep -v '^$' | head -25
-echo
-prof commit "$PID_fw2" ctl fw2 -c ct
-prof dump-i "$PID_fw1" ctl fw1 -i ct
+export NS1 NS2 WORK BIN INJECT TOOL_SCHED N IMPL
+prof burst "$PID_fw1,$PID_fw2" \
+	"inj \"\$NS1\" create -n \"\$N\" && wait_cache fw2 external \"\$N\" 60"
+show burst --pid="$PID_fw1" events-send
+show burst --pid="$PID_fw2" events-recv
+prof commit "$PID_fw2" "ctl fw2 -c ct"
+show commit --pid="$PID_fw2" commit
+prof dump "$PID_fw1" "ctl fw1 -i ct >/dev/null"
+show dump --comm=conntrackd dump-i  # 1.4.7 dumps in a forked child
