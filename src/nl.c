@@ -19,6 +19,7 @@
 #include "ctd.h"
 #include "log.h"
 #include "nl.h"
+#include "nl_parse.h"
 #include "objconv.h"
 
 #ifndef SOL_NETLINK
@@ -93,63 +94,92 @@ static enum nl_origin origin(const struct ctd *d, uint32_t pid)
 	return NL_ORIGIN_OTHER;
 }
 
-static void handle_ct(struct nl *nl, const struct nlmsghdr *nlh, enum nl_event ev)
+/* ---- parsing (pure; nl_parse.h) ---- */
+
+static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
+		     void *arg, struct nl_parse_stats *st)
 {
 	struct nf_conntrack *n = nfct_new();
 	struct ct ct;
 
 	if (!n || nfct_nlmsg_parse(nlh, n) < 0 || ct_from_nfct(&ct, n) != 0) {
-		nl->st.catch_failed++;
+		st->failed++;
 		if (n)
 			nfct_destroy(n);
 		return;
 	}
 	nfct_destroy(n);
-	nl->st.events_received++;
-	if (!nl_filter_ct(nl->d, &ct)) {
-		nl->st.events_filtered++;
-	} else if (nl->sink.ct_event) {
-		nl->sink.ct_event(nl->d, ev, origin(nl->d, nlh->nlmsg_pid), &ct);
-	}
+	st->received++;
+	if (fn)
+		fn(arg, ev, nlh->nlmsg_pid, &ct);
 	ct_release(&ct);
 }
 
-static void handle_exp(struct nl *nl, const struct nlmsghdr *nlh, enum nl_event ev)
+static void parse_exp(const struct nlmsghdr *nlh, enum nl_event ev, nl_exp_fn fn,
+		      void *arg, struct nl_parse_stats *st)
 {
 	struct nf_expect *n = nfexp_new();
 	struct exp e;
 
 	if (!n || nfexp_nlmsg_parse(nlh, n) < 0 || exp_from_nfexp(&e, n) != 0) {
-		nl->st.catch_failed++;
+		st->failed++;
 		if (n)
 			nfexp_destroy(n);
 		return;
 	}
 	nfexp_destroy(n);
-	nl->st.events_received++;
-	if (nl->sink.exp_event)
-		nl->sink.exp_event(nl->d, ev, origin(nl->d, nlh->nlmsg_pid), &e);
+	st->received++;
+	if (fn)
+		fn(arg, ev, nlh->nlmsg_pid, &e);
 }
 
-static void handle_msg(struct nl *nl, const struct nlmsghdr *nlh)
+unsigned nl_parse_event(const void *buf, size_t len, nl_ct_fn ct, nl_exp_fn exp,
+			void *arg, struct nl_parse_stats *st)
 {
-	uint8_t sub = (uint8_t)(nlh->nlmsg_type >> 8), t = nlh->nlmsg_type & 0xff;
-	bool created = nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL);
+	const struct nlmsghdr *nlh = buf;
+	int left = len > INT32_MAX ? INT32_MAX : (int)len;
+	unsigned n = 0;
 
-	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg)) {
-		nl->st.events_unknown++;
-		return;
+	/* mnl_nlmsg_ok checks the header and nlmsg_len against what is left. */
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left), n++) {
+		uint8_t sub = (uint8_t)(nlh->nlmsg_type >> 8);
+		uint8_t t = nlh->nlmsg_type & 0xff;
+		bool created = nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL);
+
+		if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg))
+			st->unknown++;
+		else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_NEW)
+			parse_ct(nlh, created ? NL_NEW : NL_UPDATE, ct, arg, st);
+		else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_DELETE)
+			parse_ct(nlh, NL_DESTROY, ct, arg, st);
+		else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_NEW)
+			parse_exp(nlh, created ? NL_NEW : NL_UPDATE, exp, arg, st);
+		else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_DELETE)
+			parse_exp(nlh, NL_DESTROY, exp, arg, st);
+		else
+			st->unknown++;
 	}
-	if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_NEW)
-		handle_ct(nl, nlh, created ? NL_NEW : NL_UPDATE);
-	else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_DELETE)
-		handle_ct(nl, nlh, NL_DESTROY);
-	else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_NEW)
-		handle_exp(nl, nlh, created ? NL_NEW : NL_UPDATE);
-	else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_DELETE)
-		handle_exp(nl, nlh, NL_DESTROY);
-	else
-		nl->st.events_unknown++;
+	return n;
+}
+
+/* ---- event sockets ---- */
+
+static void event_ct(void *arg, enum nl_event ev, uint32_t portid, const struct ct *ct)
+{
+	struct nl *nl = arg;
+
+	if (!nl_filter_ct(nl->d, ct))
+		nl->st.events_filtered++;
+	else if (nl->sink.ct_event)
+		nl->sink.ct_event(nl->d, ev, origin(nl->d, portid), ct);
+}
+
+static void event_exp(void *arg, enum nl_event ev, uint32_t portid, const struct exp *e)
+{
+	struct nl *nl = arg;
+
+	if (nl->sink.exp_event)
+		nl->sink.exp_event(nl->d, ev, origin(nl->d, portid), e);
 }
 
 static void overrun(struct nl *nl, struct nlsock *s)
@@ -202,8 +232,7 @@ static void readable(int fd, int events, void *arg)
 		limit = 100;
 	for (unsigned i = 0; i < limit; i++) {
 		ssize_t len = recv(fd, nl->rbuf, NL_RBUFSZ, MSG_DONTWAIT);
-		const struct nlmsghdr *nlh;
-		int left;
+		struct nl_parse_stats ps = { 0, 0, 0 };
 
 		if (len < 0) {
 			if (errno == EINTR)
@@ -217,10 +246,10 @@ static void readable(int fd, int events, void *arg)
 			nl->st.catch_failed++;
 			return;
 		}
-		left = (int)len;
-		for (nlh = (const struct nlmsghdr *)nl->rbuf; mnl_nlmsg_ok(nlh, left);
-		     nlh = mnl_nlmsg_next(nlh, &left))
-			handle_msg(nl, nlh);
+		nl_parse_event(nl->rbuf, (size_t)len, event_ct, event_exp, nl, &ps);
+		nl->st.events_received += ps.received;
+		nl->st.events_unknown += ps.unknown;
+		nl->st.catch_failed += ps.failed;
 	}
 }
 
