@@ -127,6 +127,16 @@ bool ftfw_can_send_obj(struct sync *s)
 	return true;
 }
 
+static void rs_hole(struct sync *s, struct qnode *n)
+{
+	if (n->qkind == QN_CTL) {
+		queue_unlink(&s->rsq, n);
+		qctl_free(&s->ctl_nodes, qn_ctl(n));
+	} else {
+		sync_enqueue_obj(s, qn_obj(n));
+	}
+}
+
 /* Entries of the resend queue with seq in [from, to], in order. */
 static void rs_range(struct sync *s, uint32_t from, uint32_t to, bool resend)
 {
@@ -135,8 +145,16 @@ static void rs_range(struct sync *s, uint32_t from, uint32_t to, bool resend)
 
 	for (n = queue_head(&s->rsq); n != NULL; n = next) {
 		next = queue_next(&s->rsq, n);
-		if (seq_before(n->seq, from))
+		if (seq_before(n->seq, from)) {
+			/* The peer acknowledges in order: what it skipped it
+			 * never got and will never ACK or NACK (e.g. lost
+			 * while it took our messages as HELLO). 1.4.7 leaves
+			 * it here forever; send objects again, drop stale
+			 * control messages. */
+			if (!resend)
+				rs_hole(s, n);
 			continue;
+		}
 		if (seq_after(n->seq, to))
 			break;
 		if (resend) {

@@ -348,6 +348,38 @@ static void ftfw_flow_control_loses_nothing(void **state)
 	node_free(b);
 }
 
+/* The sender is still saying HELLO when its first batch is lost: the
+ * receiver takes the next (HELLO) message without gap detection, so no
+ * NACK ever comes. The ACK that skips the lost range brings it back. */
+static void ftfw_hole_before_ack_is_resent(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+
+	(void)state;
+	ftfw_alive(b->d.sync);                  /* B says HELLO, A hears it */
+	sync_drain(b->d.sync);
+	deliver(b, a, 0);
+	for (uint32_t i = 0; i < 5; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	a->nout = 0;                            /* lost */
+	ftfw_alive(b->d.sync);                  /* B still in HELLO */
+	sync_drain(b->d.sync);
+	deliver(b, a, 0);
+	for (uint32_t i = 5; i < 10; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	assert_int_equal(hdr_of(&a->out[0]).flags & WF_HELLO, WF_HELLO);
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 5);
+	assert_int_equal(sync_seq_stats(&b->d)->lost, 0);      /* no gap seen */
+	converge(a, b, 4);
+	assert_int_equal(ext_count(b), 10);
+	assert_int_equal(rs_objects(a), 0);
+	node_free(a);
+	node_free(b);
+}
+
 /* No peer talking: bounded memory as in 1.4.7 (oldest un-acked evicted),
  * instead of piling up dead connections forever. */
 static void ftfw_no_peer_stays_bounded(void **state)
@@ -973,6 +1005,7 @@ int main(void)
 		cmocka_unit_test(ftfw_ack_window),
 		cmocka_unit_test(ftfw_flow_control_loses_nothing),
 		cmocka_unit_test(ftfw_no_peer_stays_bounded),
+		cmocka_unit_test(ftfw_hole_before_ack_is_resent),
 		cmocka_unit_test(ftfw_lossy_bulk_is_quiet),
 		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
 		cmocka_unit_test(ftfw_coalescing_and_types),
