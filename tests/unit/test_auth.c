@@ -11,6 +11,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 
@@ -296,6 +298,63 @@ test_tcp_records(void **state)
 	assert_int_equal(auth_seal_record(&tx, s, AUTH_REC_MAX, 1 << 20), -1);
 }
 
+/* Key files: several keys, comments, CRLF; the first key signs and a
+ * receiver holding both accepts either. */
+static void
+test_key_file(void **state)
+{
+	char path[64], err[256];
+	struct auth_ctx tx, rx;
+	struct auth_replay r = { 0 };
+	uint8_t buf[256];
+	size_t pl;
+	FILE *f;
+	int n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/test_auth-%d.key", (int)getpid());
+	unlink(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("# rotation in progress\r\n  7\t4a656665  # \"Jefe\"\r\n\n1 00ff\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	if (geteuid() != 0) {           /* the file must be root's */
+		auth_init(&rx, 0);
+		assert_int_equal(auth_load_file(&rx, path, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "not owned by root"));
+		unlink(path);
+		skip();
+	}
+	auth_init(&rx, 0);
+	assert_int_equal(auth_load_file(&rx, path, err, sizeof(err)), 0);
+	assert_int_equal(rx.nkeys, 2);
+	assert_int_equal(rx.keys[rx.tx].id, 7);
+	assert_int_equal(rx.keys[0].len, 4);
+	assert_memory_equal(rx.keys[0].key, "Jefe", 4);
+	/* signed with "Jefe" as id 7 by the file's first line */
+	auth_init(&tx, 5);
+	assert_int_equal(auth_add_key(&tx, 7, "Jefe", 4), 0);
+	n = sign(&tx, buf);
+	assert_int_equal(auth_verify(&rx, &r, buf, (size_t)n, &pl), AUTH_OK);
+	/* and id 1 (00ff) is accepted too */
+	auth_init(&tx, 9);
+	assert_int_equal(auth_add_key(&tx, 1, "\x00\xff", 2), 0);
+	n = sign(&tx, buf);
+	assert_int_equal(auth_verify(&rx, &r, buf, (size_t)n, &pl), AUTH_OK);
+	/* a failed load leaves no key behind */
+	f = fopen(path, "w");
+	fputs("1 00ff\n2 zz\n", f);
+	fclose(f);
+	auth_init(&rx, 0);
+	assert_int_equal(auth_load_file(&rx, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: key must be an even number of hex digits"));
+	assert_int_equal(rx.nkeys, 0);
+	unlink(path);
+	assert_int_equal(auth_load_file(&rx, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file or directory"));
+}
+
 int
 main(void)
 {
@@ -307,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_restart_and_rotation),
 		cmocka_unit_test(test_sign_bounds),
 		cmocka_unit_test(test_tcp_records),
+		cmocka_unit_test(test_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
