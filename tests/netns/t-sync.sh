@@ -136,6 +136,27 @@ run_pair() {
 		topo_down
 	fi
 
+	# --- a big commit: -c returns only when the kernel holds everything
+	if start_pair ftfw; then
+		inject 20000 -e 500
+		nct=$(k_count fw1)	# 20000 plus the expectations' masters
+		WHY="fw2 -e has $(ext_count fw2) of $nct, -e expect $(ctd fw2 -e expect 2>/dev/null | grep -c proto=) of 500"
+		if wait_until 30 eval "ext_is fw2 $nct && [ \$(ctd fw2 -e expect 2>/dev/null | grep -c proto=) -eq 500 ]"; then
+			t0=$(date +%s%N)
+			ctd fw2 -c >/dev/null 2>&1
+			t1=$(date +%s%N)
+			kc=$(k_count fw2) ke=$(nsx fw2 conntrack -L expect 2>/dev/null | grep -c proto=)
+			WHY="right after -c returned: kernel has $kc of $nct conntracks"
+			check "$N: -c returns only after all $nct conntracks are in the kernel" test "$kc" -eq "$nct"
+			WHY="right after -c returned: kernel has $ke of 500 expectations"
+			check "$N: ... and all 500 expectations" test "$ke" -eq 500
+			note "$N: -c of $nct ct + 500 exp took $(( (t1 - t0) / 1000000 )) ms; log: $(grep 'commit has taken' "$T/fw2.log" | sed 's/.*taken //' | tr '\n' ' ')"
+		else
+			fail "$N: $nct conntracks + 500 expectations reach fw2" "$WHY"
+		fi
+		topo_down
+	fi
+
 	# --- commit, then -t flushes fw2's kernel after PurgeTimeout
 	if CTD_MODE_EXTRA="PurgeTimeout 2" start_pair ftfw; then
 		inject 100
