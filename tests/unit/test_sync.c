@@ -380,6 +380,31 @@ static void ftfw_hole_before_ack_is_resent(void **state)
 	node_free(b);
 }
 
+/* The peer talks but its ACKs get lost: after the stall time the resend
+ * queue is sent again instead of waiting forever. */
+static void ftfw_stall_retransmits(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1);
+	struct sync *s = a->d.sync;
+
+	(void)state;
+	s->rsq.max = 4;
+	s->last_rx_ms = ev_now_ms();            /* a peer is talking */
+	for (uint32_t i = 0; i < 6; i++)
+		event(a, NL_NEW, i);
+	sync_drain(s);
+	assert_int_equal(a->nout, 4);
+	assert_true(s->rs_blocked);
+	sync_drain(s);
+	assert_int_equal(a->nout, 4);           /* still waiting */
+	s->rs_progress_ms -= s->rs_stall_ms + 1;        /* time passes, no ACK */
+	s->last_rx_ms = ev_now_ms();
+	sync_drain(s);
+	assert_int_equal(a->nout, 8);           /* 2 waiting + ... resent */
+	assert_int_equal(s->rs_stall_ms, 10000);        /* backoff */
+	node_free(a);
+}
+
 /* No peer talking: bounded memory as in 1.4.7 (oldest un-acked evicted),
  * instead of piling up dead connections forever. */
 static void ftfw_no_peer_stays_bounded(void **state)
@@ -508,6 +533,42 @@ static void receive_malformed(void **state)
 	assert_int_equal(st->malformed, 3);
 	/* the ALIVE before the junk was still taken */
 	assert_true(b->d.sync->say_hello_back == false);
+	node_free(b);
+}
+
+/* TCP: messages split across reads are kept until complete. */
+static void tcp_stream_in_pieces(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_NOTRACK, 1), *b = node_new(SYNC_MODE_NOTRACK, 2);
+	uint8_t stream[8192], pending[8192];
+	size_t slen = 0, plen = 0, pos = 0;
+
+	(void)state;
+	b->conf.nchannels = 1;
+	b->conf.channels[0].kind = CHAN_TCP;
+	for (uint32_t i = 0; i < 20; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	for (size_t i = 0; i < a->nout; i++) {
+		memcpy(stream + slen, a->out[i].b, a->out[i].len);
+		slen += a->out[i].len;
+	}
+	/* feed it 7 bytes at a time, as a TCP channel would */
+	while (pos < slen) {
+		size_t chunk = slen - pos < 7 ? slen - pos : 7, used;
+
+		memcpy(pending + plen, stream + pos, chunk);
+		plen += chunk;
+		pos += chunk;
+		used = sync_recv(&b->d, 0, pending, plen, &a->addr, sizeof(a->addr));
+		assert_true(used <= plen);
+		memmove(pending, pending + used, plen - used);
+		plen -= used;
+	}
+	assert_int_equal(plen, 0);
+	assert_int_equal(ext_count(b), 20);
+	assert_int_equal(sync_rx_stats(&b->d)->malformed, 0);
+	node_free(a);
 	node_free(b);
 }
 
@@ -1005,6 +1066,8 @@ int main(void)
 		cmocka_unit_test(ftfw_ack_window),
 		cmocka_unit_test(ftfw_flow_control_loses_nothing),
 		cmocka_unit_test(ftfw_no_peer_stays_bounded),
+		cmocka_unit_test(ftfw_stall_retransmits),
+		cmocka_unit_test(tcp_stream_in_pieces),
 		cmocka_unit_test(ftfw_hole_before_ack_is_resent),
 		cmocka_unit_test(ftfw_lossy_bulk_is_quiet),
 		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
