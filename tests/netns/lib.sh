@@ -488,7 +488,11 @@ failover_to_fw2() {
 		ctd fw2 -c expect >>"$T/fw2.client" 2>&1 || return 1
 		;;
 	script)
+		# the script exits 0 whatever happens; its errors go to logger
+		# (-s: also stderr) and the daemon's log shows what it did
 		primary_backup_script fw2 primary >>"$T/fw2.client" 2>&1 || return 1
+		! grep -q 'ERROR' "$T/fw2.client" || return 1
+		grep -q 'committing all external caches' "$T/fw2.log" || return 1
 		;;
 	esac
 }

@@ -10,15 +10,16 @@
 # Environment:
 #   CTD_FW1, CTD_FW2  ours|debian|/path  (if both unset: ours->ours, then the
 #                     interop runs debian->ours and ours->debian)
-#   CASES             "mode:channel ..." (default: notrack:mcast notrack:udp
-#                     notrack:tcp ftfw:mcast)
+#   CASES             "mode:channel[:script] ..." (default: NOTRACK and FT-FW
+#                     over mcast, udp, tcp, and FT-FW/mcast with keepalived's
+#                     notify script doing the transition: -c, -f, -R, -B)
 #   NEGATIVE          1 (default) runs the ExpectationSync-off control per pair
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-failover
 lib_init
 
-: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast}"
+: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp ftfw:mcast:script}"
 : "${NEGATIVE:=1}"
 if [ -n "${CTD_FW1_SET:-}" ] || [ -n "$(printenv CTD_FW1)$(printenv CTD_FW2)" ]; then
 	PAIRS="$CTD_FW1:$CTD_FW2"
@@ -26,12 +27,12 @@ else
 	PAIRS="ours:ours debian:ours ours:debian"
 fi
 
-# run_case FW1KIND FW2KIND MODE CHANNEL EXPECT(on|off)
+# run_case FW1KIND FW2KIND MODE CHANNEL EXPECT(on|off) [explicit|script]
 run_case() {
-	local k1=$1 k2=$2 mode=$3 chan=$4 exp=$5 port out
-	local name="failover[$k1->$k2 $mode/$chan expect=$exp]"
+	local k1=$1 k2=$2 mode=$3 chan=$4 exp=$5 how=${6:-explicit} port out
+	local name="failover[$k1->$k2 $mode/$chan expect=$exp${6:+ $6}]"
 	CTD_FW1=$k1 CTD_FW2=$k2
-	new_case "$k1-$k2-$mode-$chan-$exp"
+	new_case "$k1-$k2-$mode-$chan-$exp-$how"
 	if ! topo_up; then fail "$name: topology" "see stderr"; topo_down; return; fi
 	ftp_server_start || { fail "$name: ftp server" "did not start"; topo_down; return; }
 	ctd_conf fw1 "$mode" "$chan" "$exp"
@@ -57,10 +58,12 @@ run_case() {
 		# give the (absent) expectation time to be synced before failover
 		wait_until 3 ctd_has fw2 "dport=21 " -e
 	fi
-	if failover_to_fw2 explicit; then
-		pass "$name: -c and -c expect on fw2"
+	local what="-c and -c expect on fw2"
+	[ "$how" = script ] && what="primary-backup.sh primary on fw2"
+	if failover_to_fw2 "$how"; then
+		pass "$name: $what"
 	else
-		fail "$name: -c and -c expect on fw2" "$(tail -n3 "$T/fw2.client")"
+		fail "$name: $what" "$(tail -n3 "$T/fw2.client")"
 	fi
 	out=$(nsx fw2 conntrack -L expect 2>/dev/null)
 	if [ "$exp" = on ]; then
@@ -91,7 +94,8 @@ run_case() {
 for pair in $PAIRS; do
 	k1=${pair%%:*} k2=${pair#*:}
 	for c in $CASES; do
-		run_case "$k1" "$k2" "${c%%:*}" "${c#*:}" on
+		IFS=: read -r mode chan how <<<"$c"
+		run_case "$k1" "$k2" "$mode" "$chan" on $how
 	done
 	[ "$NEGATIVE" = 1 ] && run_case "$k1" "$k2" notrack mcast off
 done
