@@ -43,6 +43,7 @@ struct cache_obj {
 enum {
 	COBJ_F_HASHED = 1u << 0,    /* in the hash table (else kept only by a queue) */
 	COBJ_F_SEEN   = 1u << 1,    /* reported by the current resync dump */
+	COBJ_F_ZSYNPROXY = 1u << 2, /* had an all-zero synproxy block, not stored */
 };
 
 static inline struct ct *cobj_ct(struct cache_obj *o) { return (struct ct *)(o + 1); }
@@ -83,6 +84,18 @@ void cache_obj_release(struct cache *c, struct cache_obj *o);
 size_t cache_mem_bytes(const struct cache *c);
 /* Mark a hashed object dead (DESTROY pending): hidden from iteration. */
 void cache_mark_dead(struct cache *c, struct cache_obj *o);
+/*
+ * The stored conntrack as it was given to the cache. ctnetlink-created
+ * conntracks (every committed or injected one) carry an all-zero synproxy
+ * block; the cache keeps it as a flag instead of a ~130-byte ct_ext per
+ * entry. Whoever encodes or writes the object back (wire, kernel) takes
+ * this view; printing does not need it. `tmp` and `xbuf` (CACHE_CT_XBUF
+ * bytes) are the caller's scratch space; the result is valid until the
+ * object changes.
+ */
+#define CACHE_CT_XBUF (sizeof(struct ct_ext) + CT_LABELS_MAX)
+const struct ct *cache_ct_view(const struct cache_obj *o, struct ct *tmp, void *xbuf);
+
 /* Seconds on the monotonic clock, the unit of updated/expires. */
 uint32_t cache_now(void);
 void cache_flush(struct cache *c);

@@ -222,6 +222,52 @@ void cache_mark_dead(struct cache *c, struct cache_obj *o)
 		c->st.active--;
 }
 
+#define CT_EXT_HAVE (CT_H_MASTER | CT_H_MASTER_PORTS | CT_H_SEQADJ | CT_H_LABELS | \
+		     CT_H_SYNPROXY | CT_H_COUNTERS | CT_H_TIMESTAMP)
+
+/* Drop an ext that holds nothing but an all-zero synproxy block (see
+ * cache_ct_view): the common case for ctnetlink-created conntracks. */
+static void ct_compact(struct cache_obj *o)
+{
+	struct ct *ct = cobj_ct(o);
+	uint32_t ext = ct->have & CT_EXT_HAVE;
+
+	if (ct->have & CT_H_SYNPROXY)
+		o->flags &= ~COBJ_F_ZSYNPROXY;
+	if (ct->ext == NULL)
+		return;
+	if (ext == 0) {
+		free(ct->ext);
+		ct->ext = NULL;
+		return;
+	}
+	if (ext != CT_H_SYNPROXY ||
+	    (ct->ext->synproxy[0] | ct->ext->synproxy[1] | ct->ext->synproxy[2]) != 0)
+		return;
+	free(ct->ext);
+	ct->ext = NULL;
+	ct->have &= ~CT_H_SYNPROXY;
+	o->flags |= COBJ_F_ZSYNPROXY;
+}
+
+const struct ct *cache_ct_view(const struct cache_obj *o, struct ct *tmp, void *xbuf)
+{
+	const struct ct *ct = cobj_cct(o);
+	struct ct_ext *x = xbuf;
+
+	if (o->kind != OBJ_CT || !(o->flags & COBJ_F_ZSYNPROXY))
+		return ct;
+	*tmp = *ct;
+	if (ct->ext != NULL && ct->ext->labels_len <= CT_LABELS_MAX)
+		memcpy(x, ct->ext, sizeof(*x) + ct->ext->labels_len);
+	else
+		memset(x, 0, sizeof(*x));
+	memset(x->synproxy, 0, sizeof(x->synproxy));
+	tmp->ext = x;
+	tmp->have |= CT_H_SYNPROXY;
+	return tmp;
+}
+
 static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 {
 	size_t sz = sizeof(struct cache_obj) +
@@ -251,6 +297,8 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 	o->created = (uint32_t)time(NULL);
 	o->updated = cache_now();
 	o->flags = COBJ_F_HASHED;
+	if (c->kind == OBJ_CT)
+		ct_compact(o);
 	o->hnext = c->buckets[h % c->hashsize];
 	c->buckets[h % c->hashsize] = o;
 	c->st.hashed++;
@@ -293,6 +341,7 @@ struct cache_obj *cache_update(struct cache *c, const void *obj)
 			errno = ENOMEM;
 			return NULL;
 		}
+		ct_compact(o);
 	} else {
 		memcpy(cobj_exp(o), obj, sizeof(struct exp));
 	}

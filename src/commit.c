@@ -82,7 +82,9 @@ static uint32_t commit_timeout(const struct commit_state *cs,
 static int commit_ct_one(struct cache_obj *o, void *arg)
 {
 	struct commit_state *cs = arg;
-	const struct ct *ct = cobj_cct(o);
+	uint64_t xbuf[CACHE_CT_XBUF / 8 + 1];
+	struct ct tmp;
+	const struct ct *ct = cache_ct_view(o, &tmp, xbuf);
 	bool rel = ct_related(ct);
 
 	if (rel != (cs->phase == PH_CT_RELATED))

@@ -177,11 +177,15 @@ static void send_ctl(struct sync *s, struct qctl *c)
 
 static void send_obj(struct sync *s, struct cache_obj *o)
 {
+	uint64_t xbuf[CACHE_CT_XBUF / 8 + 1];
 	uint8_t buf[SYNC_MSG_MAX];
+	struct ct tmp;
 	uint32_t seq = sync_next_seq(s);
 	int len;
 
-	len = build_obj(s, buf, sizeof(buf), obj_type(o), tx_flags(s), seq, o + 1);
+	len = build_obj(s, buf, sizeof(buf), obj_type(o), tx_flags(s), seq,
+			o->kind == OBJ_CT ? (const void *)cache_ct_view(o, &tmp, xbuf)
+					  : (const void *)(o + 1));
 	if (len < 0) {
 		/* Never retransmittable: give the number back, no gap for the peer. */
 		s->seq--;
