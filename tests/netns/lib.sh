@@ -118,6 +118,10 @@ lib_cleanup() {
 lib_init() {
 	T_BASE=$(mktemp -d "/tmp/$PFX.XXXXXX")
 	T=$T_BASE
+	# the notify script's "logger" lines go to stderr, where tests see them
+	mkdir -p "$T_BASE/bin"
+	printf '#!/bin/sh\necho "logger: $*" >&2\n' > "$T_BASE/bin/logger"
+	chmod +x "$T_BASE/bin/logger"
 	trap lib_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -497,16 +501,20 @@ failover_to_fw2() {
 	esac
 }
 
-# Our copy of keepalived's notify script if the tree has one, else Debian's,
-# with its three variables pointed at FW's binary, lock and config.
+# keepalived's notify script run on FW for STATE.  Our copy
+# (doc/sync/primary-backup.sh) runs unchanged with its variables from the
+# environment; Debian's example gets its three variables substituted.
 primary_backup_script() {
-	local fw=$1 state=$2 src
-	src=$TOP_DIR/doc/sync/primary-backup.sh
-	[ -f "$src" ] || src=/usr/share/doc/conntrackd/examples/sync/primary-backup.sh
+	local fw=$1 state=$2 src=$TOP_DIR/doc/sync/primary-backup.sh
+	if [ -f "$src" ] && grep -q 'CONNTRACKD_BIN=\${CONNTRACKD_BIN:-' "$src"; then
+		nsx "$fw" env CONNTRACKD_BIN="$(ctd_bin_for "$fw")" CONNTRACKD_LOCK="$T/$fw.lock" \
+			CONNTRACKD_CONFIG="$T/$fw.conf" PATH="$T_BASE/bin:$PATH" sh "$src" "$state"
+		return
+	fi
+	src=/usr/share/doc/conntrackd/examples/sync/primary-backup.sh
 	sed -e "s|^CONNTRACKD_BIN=.*|CONNTRACKD_BIN=$(ctd_bin_for "$fw")|" \
 	    -e "s|^CONNTRACKD_LOCK=.*|CONNTRACKD_LOCK=$T/$fw.lock|" \
 	    -e "s|^CONNTRACKD_CONFIG=.*|CONNTRACKD_CONFIG=$T/$fw.conf|" \
-	    -e "s|logger |logger -s -t primary-backup |" \
 	    "$src" > "$T/primary-backup-$fw.sh"
-	nsx "$fw" sh "$T/primary-backup-$fw.sh" "$state"
+	nsx "$fw" env PATH="$T_BASE/bin:$PATH" sh "$T/primary-backup-$fw.sh" "$state"
 }
