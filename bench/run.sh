@@ -348,6 +348,9 @@ report() {
 		echo "notes:"
 		printf '%s' "$NOTES" | sed 's/^/  - /'
 	fi
+	echo
+	echo "raw values (implementation N metric value, in run order):"
+	sed 's/^/  /' "$WORK/results.raw"
 }
 
 if [ -z "$OUT" ] && [ -z "$SMOKE" ]; then
