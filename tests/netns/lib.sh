@@ -375,8 +375,9 @@ ctd_has() {
 
 ctd_alive() { ctd "$1" -s runtime >/dev/null 2>&1; }
 
-# ctd_start FW [BINARY] : start as -d, wait until the control socket
-# answers; on failure CTD_ERR says why.
+# ctd_start FW [BINARY] : start as -d (CTD_START=console: in the foreground,
+# as systemd runs it, in the background of this shell), wait until the
+# control socket answers; on failure CTD_ERR says why.
 ctd_start() {
 	local fw=$1 bin=${2:-$(ctd_bin_for "$1")} rc
 	CTD_ERR=""
@@ -384,8 +385,14 @@ ctd_start() {
 		CTD_ERR="$fw: binary $bin missing (run scripts/build.sh)"
 		return 1
 	fi
-	nsx "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
-	rc=$?
+	if [ "${CTD_START:-d}" = console ]; then
+		nsx "$fw" "$bin" -C "$T/$fw.conf" >>"$T/$fw.out" 2>&1 &
+		PIDS="$PIDS $!"
+		rc=0
+	else
+		nsx "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
+		rc=$?
+	fi
 	if [ $rc -ne 0 ]; then
 		CTD_ERR="$fw: $bin -d exited $rc: $(tail -n3 "$T/$fw.out" "$T/$fw.log" 2>/dev/null | grep -v '^==>' | tr '\n' ' ')"
 		return 1
