@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "channel.h"
 #include "conf.h"
@@ -1038,18 +1039,52 @@ static bool flush_pred(const struct ct *ct, void *arg)
 	return nl_filter_ct(arg, ct);
 }
 
+static void flush_kernel_now(struct ctd *d, bool ct, bool exp)
+{
+	if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
+		log_err("cannot flush kernel conntrack table: %s", strerror(errno));
+	if (exp && kernel_flush_exp() < 0)
+		log_err("cannot flush kernel expect table: %s", strerror(errno));
+}
+
+/*
+ * -F and -t delete from the kernel in a child, as 1.4.x does: a 200k table
+ * takes seconds and the loop must keep syncing meanwhile. The child's
+ * first netlink socket (its kbatch) is auto-bound to the child's pid,
+ * which is how the parent tells the DESTROY events it causes (FLUSH
+ * origin: no DESTROY sent to the peer).
+ */
+static void flush_kernel(struct ctd *d, bool ct, bool exp)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_err("fork has failed: %s", strerror(errno));
+		flush_kernel_now(d, ct, exp);
+		return;
+	}
+	if (pid == 0) {
+		int rc = 0;
+
+		if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
+			rc = 1;
+		if (exp && kernel_flush_exp() < 0)
+			rc = 1;
+		_exit(rc);
+	}
+	d->portid_flush = (uint32_t)pid;
+	ctd_child_add(d, pid, "flush", NULL, NULL);
+}
+
 void sync_flush_kernel(struct ctd *d, bool ct, bool exp)
 {
-	if (ct) {
+	exp = exp && d->conf->expectation_sync;
+	if (ct)
 		log_notice("flushing kernel conntrack table");
-		if (kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
-			log_err("cannot flush kernel conntrack table: %s", strerror(errno));
-	}
-	if (exp && d->conf->expectation_sync) {
+	if (exp)
 		log_notice("flushing kernel expect table");
-		if (kernel_flush_exp() < 0)
-			log_err("cannot flush kernel expect table: %s", strerror(errno));
-	}
+	if (ct || exp)
+		flush_kernel(d, ct, exp);
 }
 
 static void purge_cb(struct ev_timer *t, void *arg)
@@ -1059,8 +1094,7 @@ static void purge_cb(struct ev_timer *t, void *arg)
 
 	(void)t;
 	log_notice("flushing kernel conntrack table (scheduled)");
-	if (kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
-		log_err("cannot flush kernel conntrack table: %s", strerror(errno));
+	flush_kernel(d, true, false);
 	if (s != NULL)
 		flush_internal(s, s->int_ct);
 }

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cmocka.h>
@@ -1050,6 +1051,11 @@ static void purge_flushes_kernel_and_internal(void **state)
 	while (!log_has("flushing kernel conntrack table (scheduled)") && ev_now_ms() < deadline)
 		ev_run_once(n->d.loop, 100);
 	assert_true(log_has("flushing kernel conntrack table (scheduled)"));
+	/* the deletion runs in a child, listed for -s process */
+	assert_int_equal(n->d.nchildren, 1);
+	assert_string_equal(n->d.children[0].type, "flush");
+	assert_int_equal(n->d.portid_flush, (uint32_t)n->d.children[0].pid);
+	waitpid(n->d.children[0].pid, NULL, 0);
 	assert_int_equal(count_kernel(""), 0);
 	assert_int_equal(cache_stats(n->d.sync->int_ct)->hashed, 0);
 	ev_free(n->d.loop);
