@@ -72,6 +72,9 @@ struct cache_obj *cache_find(struct cache *c, const void *obj);
 /* Insert a copy of obj (struct ct or struct exp), replacing an existing one
  * with the same key. Returns NULL on ENOMEM/ENOSPC (counted). */
 struct cache_obj *cache_add(struct cache *c, const void *obj);
+/* Overwrite hashed object o (same key) with obj, as a new entry, keeping
+ * its place in any queue. Returns o, or NULL on ENOMEM (o unchanged). */
+struct cache_obj *cache_replace(struct cache *c, struct cache_obj *o, const void *obj);
 /* Create-or-merge (UPDATE semantics). */
 struct cache_obj *cache_update(struct cache *c, const void *obj);
 /* Remove from the hash; freed now unless referenced by a queue (qn.qid). */

@@ -329,6 +329,34 @@ struct cache_obj *cache_add(struct cache *c, const void *obj)
 	return obj_new(c, obj, h);
 }
 
+struct cache_obj *cache_replace(struct cache *c, struct cache_obj *o, const void *obj)
+{
+	if (c->kind == OBJ_CT) {
+		struct ct tmp;
+
+		memset(&tmp, 0, sizeof(tmp));
+		if (ct_copy(&tmp, obj) < 0) {
+			c->st.add_fail++;
+			c->st.add_enomem++;
+			errno = ENOMEM;
+			return NULL;
+		}
+		ct_release(cobj_ct(o));
+		*cobj_ct(o) = tmp;
+		o->flags &= ~COBJ_F_ZSYNPROXY;
+		ct_compact(o);
+	} else {
+		memcpy(cobj_exp(o), obj, sizeof(struct exp));
+	}
+	if (o->state == OBJ_DEAD && (o->flags & COBJ_F_HASHED))
+		c->st.active++;
+	o->state = OBJ_NEW;
+	o->created = (uint32_t)time(NULL);
+	o->updated = cache_now();
+	c->st.add_ok++;
+	return o;
+}
+
 struct cache_obj *cache_update(struct cache *c, const void *obj)
 {
 	struct cache_obj *o = cache_find(c, obj);

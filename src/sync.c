@@ -340,6 +340,33 @@ static void count_bypass(struct cache_stats *st, enum nl_event ev)
 		st->del_ok++;
 }
 
+/* A NEW entry: a live one with the same key is overwritten in place (its
+ * queue position kept); a dead one's pending DESTROY is superseded and
+ * dropped, so a late retransmission of it cannot delete the new entry on
+ * the peer. */
+static struct cache_obj *int_fresh(struct sync *s, struct cache *c, const void *obj)
+{
+	struct cache_obj *o = cache_find(c, obj);
+
+	if (o != NULL && o->state != OBJ_DEAD)
+		return cache_replace(c, o, obj);
+	if (o != NULL) {
+		obj_dequeue(s, o);
+		cache_del(c, o);
+	}
+	return cache_add(c, obj);
+}
+
+/* UPDATE semantics on the internal cache. */
+static struct cache_obj *int_update(struct sync *s, struct cache *c, const void *obj)
+{
+	struct cache_obj *o = cache_find(c, obj);
+
+	if (o != NULL && o->state != OBJ_DEAD)
+		return cache_update(c, obj);
+	return int_fresh(s, c, obj);
+}
+
 static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 			const struct ct *ct)
 {
@@ -359,11 +386,11 @@ static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 	}
 	switch (ev) {
 	case NL_NEW:
-		if ((o = cache_add(s->int_ct, ct)) != NULL)
+		if ((o = int_fresh(s, s->int_ct, ct)) != NULL)
 			after_change(s, o, org);
 		break;
 	case NL_UPDATE:
-		if ((o = cache_update(s->int_ct, ct)) != NULL)
+		if ((o = int_update(s, s->int_ct, ct)) != NULL)
 			after_change(s, o, org);
 		break;
 	case NL_DESTROY:
@@ -432,7 +459,7 @@ static void on_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 	switch (ev) {
 	case NL_NEW:
 	case NL_UPDATE:
-		if ((o = cache_add(s->int_exp, e)) != NULL) {
+		if ((o = int_fresh(s, s->int_exp, e)) != NULL) {
 			if (ev == NL_UPDATE)
 				o->state = OBJ_ALIVE;
 			after_change(s, o, org);
@@ -465,7 +492,7 @@ static void on_ct_dump(struct ctd *d, const struct ct *ct)
 			send_direct(s, WT_CT_NEW, ct);
 		return;
 	}
-	o = cache_update(s->int_ct, ct);
+	o = int_update(s, s->int_ct, ct);
 	if (o == NULL)
 		return;
 	o->flags |= COBJ_F_SEEN;
@@ -482,7 +509,7 @@ static void on_exp_dump(struct ctd *d, const struct exp *e)
 
 	if (s == NULL || d->conf->disable_internal_cache || !exp_wanted(s, e))
 		return;
-	o = cache_update(s->int_exp, e);
+	o = int_update(s, s->int_exp, e);
 	if (o == NULL)
 		return;
 	o->flags |= COBJ_F_SEEN;

@@ -515,6 +515,38 @@ static void ftfw_coalescing_and_types(void **state)
 	node_free(a);
 }
 
+/* A connection that dies and comes back with the same tuple: the stale
+ * DESTROY is dropped (a late resend of it would delete the new entry on
+ * the peer); a repeated NEW overwrites the live entry in place. */
+static void same_tuple_reborn(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+
+	(void)state;
+	settle(a, b);
+	event(a, NL_NEW, 1);
+	sync_drain(a->d.sync);
+	deliver(a, b, 0);
+	event(a, NL_DESTROY, 1);
+	event(a, NL_NEW, 1);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->objects, 1);
+	sync_drain(a->d.sync);
+	assert_int_equal(a->nout, 1);
+	assert_int_equal(hdr_of(&a->out[0]).type, WT_CT_NEW);
+	deliver(a, b, 0);
+	assert_int_equal(ext_count(b), 1);
+	/* NEW again while the first is still un-acknowledged */
+	event(a, NL_NEW, 1);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->objects, 1);
+	assert_int_equal(a->d.sync->txq.len, 1);
+	assert_int_equal(rs_objects(a), 0);
+	converge(a, b, 3);
+	assert_int_equal(ext_count(b), 1);
+	assert_int_equal(cache_stats(a->d.sync->int_ct)->active, 1);
+	node_free(a);
+	node_free(b);
+}
+
 static void receive_malformed(void **state)
 {
 	struct node *b = node_new(SYNC_MODE_FTFW, 2);
@@ -1078,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(ftfw_lossy_bulk_is_quiet),
 		cmocka_unit_test(ftfw_cold_start_keeps_unacked),
 		cmocka_unit_test(ftfw_coalescing_and_types),
+		cmocka_unit_test(same_tuple_reborn),
 		cmocka_unit_test(receive_malformed),
 		cmocka_unit_test(two_peers_tracked_apart),
 		cmocka_unit_test(notrack_sends_once_and_resyncs),
