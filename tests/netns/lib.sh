@@ -488,7 +488,7 @@ move_vips_to_fw2() {
 }
 
 # failover_to_fw2 [explicit|script]
-#   explicit: conntrackd -c ; conntrackd -c expect  on fw2
+#   explicit: conntrackd -c ; conntrackd -c exp  on fw2 (abbreviation as users type it)
 #   script:   keepalived's notify script "primary" on fw2
 failover_to_fw2() {
 	local how=${1:-explicit}
@@ -496,7 +496,7 @@ failover_to_fw2() {
 	case $how in
 	explicit)
 		ctd fw2 -c >>"$T/fw2.client" 2>&1 || return 1
-		ctd fw2 -c expect >>"$T/fw2.client" 2>&1 || return 1
+		ctd fw2 -c exp >>"$T/fw2.client" 2>&1 || return 1
 		;;
 	script)
 		# the script exits 0 whatever happens; its errors go to logger

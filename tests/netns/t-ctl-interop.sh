@@ -13,13 +13,15 @@ lib_init
 
 OURS=$CTD_OURS DEB=$CTD_DEBIAN
 REQS=("-s" "-s cache" "-s network" "-s runtime" "-s link" "-s queue" "-s rsqueue" \
-      "-s expect" "-s process" "-i" "-e" "-i expect" "-e expect" "-i -x" "-e expect -x")
+      "-s expect" "-s process" "-i" "-e" "-i expect" "-e expect" "-i -x" "-e expect -x" \
+      "-i exp" "-s net" "-e e" "-i expectation")
 
 single_fw_up || { fail "ctl-interop: namespace"; finish; exit; }
 ctd_conf fw1 ftfw mcast on
 
-# mask counters (numbers and their padding) so layouts compare exactly
-mask() { sed -E 's/ *[0-9]+/N/g'; }
+# mask counters (numbers and their padding) so layouts compare exactly, and
+# the binary's path (usage text shows argv[0])
+mask() { sed -E -e "s|$OURS|conntrackd|g; s|$DEB|conntrackd|g" -e 's/ *[0-9]+/N/g'; }
 
 # collect DAEMONKIND CLIENTBIN TAG: run every request, store output + rc
 collect() {

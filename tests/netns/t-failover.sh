@@ -58,7 +58,7 @@ run_case() {
 		# give the (absent) expectation time to be synced before failover
 		wait_until 3 ctd_has fw2 "dport=21 " -e
 	fi
-	local what="-c and -c expect on fw2"
+	local what="-c and -c exp on fw2"
 	[ "$how" = script ] && what="primary-backup.sh primary on fw2"
 	if failover_to_fw2 "$how"; then
 		pass "$name: $what"
