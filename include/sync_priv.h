@@ -113,6 +113,7 @@ int  sync_enqueue_ctl(struct sync *s, uint8_t flags, uint32_t from, uint32_t to)
 void sync_obj_unqueued(struct sync *s, struct cache_obj *o);
 struct cache *sync_int_cache(struct sync *s, const struct cache_obj *o);
 void sync_bulk(struct sync *s);              /* queue every internal object */
+void sync_flush_internal(struct sync *s, struct cache *c);  /* -f internal, -t */
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct);
 void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e);
 uint32_t sync_next_seq(struct sync *s);

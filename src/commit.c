@@ -7,16 +7,21 @@
  * Unlike 1.4.7 (config-and-cli.md §5.4) the step machine is the same for
  * every HashSize: expectations are always committed when asked and the
  * "in progress" state always ends.
+ *
+ * Also here, the other writes to the kernel a client asks for: -F and the
+ * -t purge.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "ctd.h"
 #include "ctl.h"
 #include "log.h"
+#include "nl.h"
 #include "objconv.h"
 #include "sync_priv.h"
 
@@ -260,4 +265,83 @@ bool sync_commit_running(const struct ctd *d)
 void commit_free(struct sync *s)
 {
 	commit_end(s);
+}
+
+/* ---- -F and -t ---- */
+
+static bool flush_pred(const struct ct *ct, void *arg)
+{
+	return nl_filter_ct(arg, ct);
+}
+
+static void flush_kernel_now(struct ctd *d, bool ct, bool exp)
+{
+	if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
+		log_err("cannot flush kernel conntrack table: %s", strerror(errno));
+	if (exp && kernel_flush_exp() < 0)
+		log_err("cannot flush kernel expect table: %s", strerror(errno));
+}
+
+/*
+ * -F and -t delete from the kernel in a child, as 1.4.x does: a 200k table
+ * takes seconds and the loop must keep syncing meanwhile. The child's
+ * first netlink socket (its kbatch) is auto-bound to the child's pid,
+ * which is how the parent tells the DESTROY events it causes (FLUSH
+ * origin: no DESTROY sent to the peer).
+ */
+static void flush_kernel(struct ctd *d, bool ct, bool exp)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_err("fork has failed: %s", strerror(errno));
+		flush_kernel_now(d, ct, exp);
+		return;
+	}
+	if (pid == 0) {
+		int rc = 0;
+
+		if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
+			rc = 1;
+		if (exp && kernel_flush_exp() < 0)
+			rc = 1;
+		_exit(rc);
+	}
+	d->portid_flush = (uint32_t)pid;
+	ctd_child_add(d, pid, "flush", NULL, NULL);
+}
+
+void sync_flush_kernel(struct ctd *d, bool ct, bool exp)
+{
+	exp = exp && d->conf->expectation_sync;
+	if (ct)
+		log_notice("flushing kernel conntrack table");
+	if (exp)
+		log_notice("flushing kernel expect table");
+	if (ct || exp)
+		flush_kernel(d, ct, exp);
+}
+
+static void purge_cb(struct ev_timer *t, void *arg)
+{
+	struct ctd *d = arg;
+	struct sync *s = d->sync;
+
+	(void)t;
+	log_notice("flushing kernel conntrack table (scheduled)");
+	flush_kernel(d, true, false);
+	if (s != NULL)
+		sync_flush_internal(s, s->int_ct);
+}
+
+void sync_schedule_purge(struct ctd *d)
+{
+	struct sync *s = d->sync;
+	uint32_t secs = d->conf->purge_timeout;
+
+	if (s == NULL || ev_timer_pending(&s->purge_timer))
+		return;
+	log_notice("flushing conntrack table in %u secs", secs);
+	ev_timer_init(&s->purge_timer, purge_cb, d);
+	ev_timer_add(d->loop, &s->purge_timer, (uint64_t)secs * 1000);
 }

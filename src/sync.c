@@ -4,12 +4,10 @@
  * transmit path shared by the three modes (queue drain once per loop turn).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "channel.h"
 #include "conf.h"
@@ -1002,7 +1000,7 @@ static int dequeue_one(struct cache_obj *o, void *arg)
 	return 0;
 }
 
-static void flush_internal(struct sync *s, struct cache *c)
+void sync_flush_internal(struct sync *s, struct cache *c)
 {
 	/* Nothing flushed may leave later as a DESTROY. */
 	cache_iterate_all(c, dequeue_one, s);
@@ -1028,9 +1026,9 @@ void sync_flush_caches(struct ctd *d, bool internal, bool external, bool exp)
 	if (internal) {
 		if (ev_timer_pending(&s->purge_timer))
 			ev_timer_del(d->loop, &s->purge_timer);
-		flush_internal(s, s->int_ct);
+		sync_flush_internal(s, s->int_ct);
 		if (exp)
-			flush_internal(s, s->int_exp);
+			sync_flush_internal(s, s->int_exp);
 	}
 	if (external) {
 		cache_flush(s->ext_ct);
@@ -1059,83 +1057,6 @@ void sync_resync_kernel(struct ctd *d, bool ct, bool exp)
 		if (nl_dump_exp(d) < 0)
 			log_err("can't get kernel expect table");
 	}
-}
-
-static bool flush_pred(const struct ct *ct, void *arg)
-{
-	return nl_filter_ct(arg, ct);
-}
-
-static void flush_kernel_now(struct ctd *d, bool ct, bool exp)
-{
-	if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
-		log_err("cannot flush kernel conntrack table: %s", strerror(errno));
-	if (exp && kernel_flush_exp() < 0)
-		log_err("cannot flush kernel expect table: %s", strerror(errno));
-}
-
-/*
- * -F and -t delete from the kernel in a child, as 1.4.x does: a 200k table
- * takes seconds and the loop must keep syncing meanwhile. The child's
- * first netlink socket (its kbatch) is auto-bound to the child's pid,
- * which is how the parent tells the DESTROY events it causes (FLUSH
- * origin: no DESTROY sent to the peer).
- */
-static void flush_kernel(struct ctd *d, bool ct, bool exp)
-{
-	pid_t pid = fork();
-
-	if (pid < 0) {
-		log_err("fork has failed: %s", strerror(errno));
-		flush_kernel_now(d, ct, exp);
-		return;
-	}
-	if (pid == 0) {
-		int rc = 0;
-
-		if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
-			rc = 1;
-		if (exp && kernel_flush_exp() < 0)
-			rc = 1;
-		_exit(rc);
-	}
-	d->portid_flush = (uint32_t)pid;
-	ctd_child_add(d, pid, "flush", NULL, NULL);
-}
-
-void sync_flush_kernel(struct ctd *d, bool ct, bool exp)
-{
-	exp = exp && d->conf->expectation_sync;
-	if (ct)
-		log_notice("flushing kernel conntrack table");
-	if (exp)
-		log_notice("flushing kernel expect table");
-	if (ct || exp)
-		flush_kernel(d, ct, exp);
-}
-
-static void purge_cb(struct ev_timer *t, void *arg)
-{
-	struct ctd *d = arg;
-	struct sync *s = d->sync;
-
-	(void)t;
-	log_notice("flushing kernel conntrack table (scheduled)");
-	flush_kernel(d, true, false);
-	if (s != NULL)
-		flush_internal(s, s->int_ct);
-}
-
-void sync_schedule_purge(struct ctd *d)
-{
-	struct sync *s = d->sync;
-	uint32_t secs = d->conf->purge_timeout;
-
-	if (s == NULL || ev_timer_pending(&s->purge_timer))
-		return;
-	log_notice("flushing conntrack table in %u secs", secs);
-	ev_timer_init(&s->purge_timer, purge_cb, d);
-	ev_timer_add(d->loop, &s->purge_timer, (uint64_t)secs * 1000);
 }
 
 /* ---- statistics ---- */
@@ -1173,73 +1094,4 @@ uint64_t sync_traffic_bytes(const struct ctd *d)
 uint64_t sync_traffic_packets(const struct ctd *d)
 {
 	return d->sync ? d->sync->traffic_pkts : 0;
-}
-
-/* Append to a fixed text buffer; output stops cleanly when it is full. */
-static void __attribute__((format(printf, 4, 5)))
-bufcat(char *buf, size_t len, size_t *off, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	if (*off >= len)
-		return;
-	va_start(ap, fmt);
-	r = vsnprintf(buf + *off, len - *off, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return;
-	*off += (size_t)r < len - *off ? (size_t)r : len - *off - 1;
-}
-
-int sync_print_rsqueue(const struct ctd *d, char *buf, size_t len)
-{
-	const struct sync *s = d->sync;
-	size_t off = 0;
-	struct qnode *n;
-
-	if (s == NULL || s->mode != SYNC_MODE_FTFW || len == 0)
-		return 0;
-	buf[0] = '\0';
-	bufcat(buf, len, &off, "resent queue (len=%u)\n", s->rsq.len);
-	for (n = queue_head(&s->rsq); n != NULL; n = queue_next(&s->rsq, n)) {
-		if (n->qkind == QN_CTL)
-			bufcat(buf, len, &off, "control -> seq:%u flags:%u\n",
-			       n->seq, qn_ctl(n)->flags);
-		else
-			bufcat(buf, len, &off, "object -> seq:%u\n", n->seq);
-	}
-	return (int)off;
-}
-
-static void print_queue(char *buf, size_t len, size_t *off, const char *name,
-			uint64_t cur, uint64_t max, uint64_t nospc)
-{
-	bufcat(buf, len, off, "queue %s:\ncurrent elements:\t\t%12llu\n"
-	       "maximum elements:\t\t%12llu\nnot enough space errors:\t%12llu\n\n",
-	       name, (unsigned long long)cur, (unsigned long long)max,
-	       (unsigned long long)nospc);
-}
-
-int sync_print_queues(const struct ctd *d, char *buf, size_t len)
-{
-	const struct sync *s = d->sync;
-	uint64_t ecur = 0, emax = 0, enospc = 0;
-	size_t off = 0;
-
-	if (s == NULL || len == 0)
-		return 0;
-	buf[0] = '\0';
-	if (d->chans)
-		chanset_errq_stats(d->chans, &ecur, &emax, &enospc);
-	else
-		emax = d->conf->error_queue_length;
-	bufcat(buf, len, &off, "allocated queue nodes:\t\t%12llu\n\n",
-	       (unsigned long long)s->ctl_nodes);
-	print_queue(buf, len, &off, "txqueue", s->txq.len + s->txctl.len, s->txq.max,
-		    s->txq.nospace + s->txctl.nospace);
-	print_queue(buf, len, &off, "errorq", ecur, emax, enospc);
-	if (s->mode == SYNC_MODE_FTFW)
-		print_queue(buf, len, &off, "rsqueue", s->rsq.len, s->rsq.max, s->rsq.nospace);
-	return (int)off;
 }
