@@ -192,6 +192,19 @@ static void put_chan(FILE *f, const struct ctd *d, bool links)
 		fwrite(buf, 1, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, f);
 }
 
+/* Beyond 1.4.x, and only when AuthKeyFile is set: plain output stays 1.4.x's. */
+static void put_auth(FILE *f, const struct ctd *d)
+{
+	char buf[2048];
+	int n;
+
+	if (!d->chans || !chanset_auth_on(d->chans))
+		return;
+	n = chanset_print_auth(d->chans, buf, sizeof(buf));
+	if (n > 0)
+		fwrite(buf, 1, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, f);
+}
+
 static const struct cache_stats zero_stats;
 
 static const struct cache_stats *cstats(const struct ctd *d, bool ext, bool exp)
@@ -258,6 +271,7 @@ static void print_sync(struct ctd *d, int req, FILE *f)
 		const struct seq_stats *seq = sync_seq_stats(d);
 
 		stats_fmt_network(f, rx ? rx : &rx0, 0, seq ? seq : &seq0);
+		put_auth(f, d);
 		put_chan(f, d, false);
 		break;
 	}
