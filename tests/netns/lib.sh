@@ -273,6 +273,8 @@ except ConnectionRefusedError:
 }
 
 # ctd_conf FW MODE CHANNEL [EXPECT on|off] [extra General lines]
+#   CTD_HASHSIZE: HashSize (default 32768: 1.4.7 skips expectations in -c
+#   with 8192 or less)
 #   MODE: ftfw|notrack|alarm   CHANNEL: mcast|udp|tcp
 ctd_conf() {
 	local fw=$1 mode=$2 chan=$3 expect=${4:-on} extra=${5:-} me peer modeblk chanblk
@@ -329,7 +331,7 @@ ctd_conf() {
 	}
 	General {
 		Systemd off
-		HashSize 32768
+		HashSize ${CTD_HASHSIZE:-32768}
 		HashLimit 131072
 		LogFile $T/$fw.log
 		Syslog off
