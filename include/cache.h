@@ -31,7 +31,9 @@ struct cache_obj {
 	struct cache_obj *hnext;
 	uint8_t  kind;              /* enum obj_kind */
 	uint8_t  state;             /* enum obj_state */
-	uint16_t flags;
+	uint8_t  flags;             /* COBJ_F_* */
+	uint8_t  hfrag;             /* top byte of the key hash: most chain
+	                             * mismatches never touch the key's lines */
 	uint32_t created;           /* wall-clock seconds: "[active since]" */
 	uint32_t updated;           /* monotonic seconds of last create/update */
 	uint32_t expires;           /* monotonic seconds (ALARM external), 0 = never */
@@ -75,6 +77,11 @@ struct cache_obj *cache_add(struct cache *c, const void *obj);
 /* Overwrite hashed object o (same key) with obj, as a new entry, keeping
  * its place in any queue. Returns o, or NULL on ENOMEM (o unchanged). */
 struct cache_obj *cache_replace(struct cache *c, struct cache_obj *o, const void *obj);
+/* Insert a copy of obj when the caller already looked it up and found
+ * no entry with its key (saves a second chain walk). */
+struct cache_obj *cache_insert(struct cache *c, const void *obj);
+/* UPDATE semantics on an entry the caller found (live). */
+struct cache_obj *cache_merge(struct cache *c, struct cache_obj *o, const void *obj);
 /* Create-or-merge (UPDATE semantics). */
 struct cache_obj *cache_update(struct cache *c, const void *obj);
 /* Remove from the hash; freed now unless referenced by a queue (qn.qid). */

@@ -342,27 +342,31 @@ static void count_bypass(struct cache_stats *st, enum nl_event ev)
  * queue position kept); a dead one's pending DESTROY is superseded and
  * dropped, so a late retransmission of it cannot delete the new entry on
  * the peer. */
-static struct cache_obj *int_fresh(struct sync *s, struct cache *c, const void *obj)
+static struct cache_obj *fresh_at(struct sync *s, struct cache *c,
+				  struct cache_obj *o, const void *obj)
 {
-	struct cache_obj *o = cache_find(c, obj);
-
 	if (o != NULL && o->state != OBJ_DEAD)
 		return cache_replace(c, o, obj);
 	if (o != NULL) {
 		obj_dequeue(s, o);
 		cache_del(c, o);
 	}
-	return cache_add(c, obj);
+	return cache_insert(c, obj);
 }
 
-/* UPDATE semantics on the internal cache. */
+static struct cache_obj *int_fresh(struct sync *s, struct cache *c, const void *obj)
+{
+	return fresh_at(s, c, cache_find(c, obj), obj);
+}
+
+/* UPDATE semantics on the internal cache (one lookup per event). */
 static struct cache_obj *int_update(struct sync *s, struct cache *c, const void *obj)
 {
 	struct cache_obj *o = cache_find(c, obj);
 
 	if (o != NULL && o->state != OBJ_DEAD)
-		return cache_update(c, obj);
-	return int_fresh(s, c, obj);
+		return cache_merge(c, o, obj);
+	return fresh_at(s, c, o, obj);
 }
 
 static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
