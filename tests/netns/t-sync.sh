@@ -157,6 +157,26 @@ run_pair() {
 		topo_down
 	fi
 
+	# --- IPv6 conntracks: synced and committed with the same tuples
+	if start_pair ftfw; then
+		for i in $(seq 1 20); do
+			nsx fw1 conntrack -I -p tcp -s 2001:db8::1 -d 2001:db8::2 --sport $((40000 + i)) \
+				--dport 443 --state ESTABLISHED -t 600 -u ASSURED >/dev/null 2>&1
+		done
+		v6() { grep -o 'src=2001:db8::1 dst=2001:db8::2 sport=[0-9]* dport=443' | sort; }
+		WHY="fw2 -e has $(ctd fw2 -e | grep -c 'dst=2001:db8::2 ') of 20"
+		check "$N: 20 IPv6 conntracks reach fw2" \
+			wait_until 10 eval "[ \$(ctd fw2 -e 2>/dev/null | grep -c 'dst=2001:db8::2 ') -eq 20 ]"
+		WHY="$(diff <(ctd fw1 -i | v6) <(ctd fw2 -e | v6) | head -n3 | tr '\n' '|')"
+		check "$N: IPv6 tuples identical in fw1 -i and fw2 -e" \
+			eval "[ \"\$(ctd fw1 -i | v6)\" = \"\$(ctd fw2 -e | v6)\" ] && [ -n \"\$(ctd fw1 -i | v6)\" ]"
+		ctd fw2 -c >/dev/null 2>&1
+		WHY="$(diff <(nsx fw1 conntrack -L -f ipv6 2>/dev/null | v6) <(nsx fw2 conntrack -L -f ipv6 2>/dev/null | v6) | head -n3 | tr '\n' '|')"
+		check "$N: -c puts the same 20 IPv6 conntracks in fw2's kernel" \
+			eval "[ \"\$(nsx fw1 conntrack -L -f ipv6 2>/dev/null | v6)\" = \"\$(nsx fw2 conntrack -L -f ipv6 2>/dev/null | v6)\" ] && [ \$(nsx fw2 conntrack -L -f ipv6 2>/dev/null | v6 | wc -l) -eq 20 ]"
+		topo_down
+	fi
+
 	# --- commit, then -t flushes fw2's kernel after PurgeTimeout
 	if CTD_MODE_EXTRA="PurgeTimeout 2" start_pair ftfw; then
 		inject 100
