@@ -11,7 +11,7 @@
 #   CTD_FW1, CTD_FW2  ours|debian|/path  (if both unset: ours->ours, then the
 #                     interop runs debian->ours and ours->debian)
 #   CASES             "mode:channel[:script] ..." (default: NOTRACK and FT-FW
-#                     over mcast, udp, tcp, and FT-FW/mcast with keepalived's
+#                     over mcast, udp, tcp, ALARM/mcast, and FT-FW/mcast with keepalived's
 #                     notify script doing the transition: -c, -f, -R, -B)
 #   NEGATIVE          1 (default) runs the ExpectationSync-off control per pair
 set -u
@@ -19,7 +19,7 @@ set -u
 need_root t-failover
 lib_init
 
-: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp ftfw:mcast:script}"
+: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp alarm:mcast ftfw:mcast:script}"
 : "${NEGATIVE:=1}"
 if [ -n "${CTD_FW1_SET:-}" ] || [ -n "$(printenv CTD_FW1)$(printenv CTD_FW2)" ]; then
 	PAIRS="$CTD_FW1:$CTD_FW2"
