@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "conf.h"
 #include "ctd.h"
@@ -282,6 +283,15 @@ static void flush_kernel_now(struct ctd *d, bool ct, bool exp)
 		log_err("cannot flush kernel expect table: %s", strerror(errno));
 }
 
+static void flush_done(struct ctd *d, pid_t pid, int status, void *arg)
+{
+	(void)d; (void)pid; (void)arg;
+	if (WIFEXITED(status) && (WEXITSTATUS(status) & 1))
+		log_err("cannot flush kernel conntrack table");
+	if (WIFEXITED(status) && (WEXITSTATUS(status) & 2))
+		log_err("cannot flush kernel expect table");
+}
+
 /*
  * -F and -t delete from the kernel in a child, as 1.4.x does: a 200k table
  * takes seconds and the loop must keep syncing meanwhile. The child's
@@ -301,14 +311,17 @@ static void flush_kernel(struct ctd *d, bool ct, bool exp)
 	if (pid == 0) {
 		int rc = 0;
 
+		/* Drop inherited descriptors: a client waiting for EOF on its
+		 * connection must not wait for this child too. */
+		close_range(3, ~0u, 0);
 		if (ct && kernel_flush_ct(flush_pred, d, &d->portid_flush) < 0)
 			rc = 1;
 		if (exp && kernel_flush_exp() < 0)
-			rc = 1;
+			rc |= 2;
 		_exit(rc);
 	}
 	d->portid_flush = (uint32_t)pid;
-	ctd_child_add(d, pid, "flush", NULL, NULL);
+	ctd_child_add(d, pid, "flush", flush_done, NULL);
 }
 
 void sync_flush_kernel(struct ctd *d, bool ct, bool exp)
