@@ -1,7 +1,7 @@
 # Turns results.raw lines "IMPL N KEY VALUE" into the table of bench/run.sh.
 # ratio = ours/theirs; the "better" column says which direction wins.
 BEGIN {
-	nk = split("create_rate paced_lag_s paced_lost paced_overruns " \
+	nk = split("create_rate paced_lag_s paced_lag_worst paced_lost paced_overruns " \
 		"cpu_tx_us cpu_rx_us rss_int_B rss_ext_B dump_i_lps dump_e_lps " \
 		"stall_lag_s resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
 		"commit_vs_kernel commit_vs_listened burst_inject_rate burst_lag_s burst_lag_worst burst_lost " \
@@ -9,6 +9,7 @@ BEGIN {
 		"commit_exp_rate commit_exp_in_kernel", order, " ")
 	lab["create_rate"] = "kernel batched create rate (/s)|higher"
 	lab["paced_lag_s"] = "paced: peer complete after inject end (s)|lower"
+	lab["paced_lag_worst"] = "paced: peer complete, worst run (s)|lower"
 	lab["paced_lost"] = "paced: events lost (worst run)|lower"
 	lab["paced_overruns"] = "paced: netlink overruns (worst run)|lower"
 	lab["cpu_tx_us"] = "CPU per replicated entry, sender (us)|lower"
@@ -90,8 +91,8 @@ END {
 	for (k in cnt) {
 		v[k] = summarize(k)
 		split(k, kp, SUBSEP)
-		if (kp[3] == "burst_lag_s" && cnt[k] > 1)
-			v[kp[1], kp[2], "burst_lag_worst"] = worst_of(k)
+		if (kp[3] ~ /^(paced|burst)_lag_s$/ && cnt[k] > 1)
+			v[kp[1], kp[2], substr(kp[3], 1, 6) "lag_worst"] = worst_of(k)
 	}
 	for (s = 1; s <= ns; s++) {
 		n = sizes[s]
