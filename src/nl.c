@@ -96,12 +96,135 @@ static enum nl_origin origin(const struct ctd *d, uint32_t pid)
 
 /* ---- parsing (pure; nl_parse.h) ---- */
 
+/*
+ * Attribute shape check before libnetfilter_conntrack sees a message: the
+ * library calls exit() ("ctnetlink kernel ABI is broken") when a known
+ * attribute is shorter than its type, which would take the daemon down
+ * on one bad message (found by fuzz_nl). We refuse such messages first,
+ * with rules at least as strict as the kernel's own policy (UAPI
+ * linux/netfilter/nfnetlink_conntrack.h).
+ */
+enum akind { A_NONE = 0, A_U8, A_U16, A_U32, A_U64, A_V6, A_NEST, A_STR, A_NAME16,
+	      A_NAME32, A_ANY };
+
+struct apol {
+	uint8_t kind;
+	const struct aset *sub;         /* A_NEST */
+};
+struct aset {
+	unsigned max;
+	const struct apol *p;
+};
+
+#define ASET(name, ...) \
+	static const struct apol name##_p[] = { __VA_ARGS__ }; \
+	static const struct aset name = { sizeof(name##_p) / sizeof(name##_p[0]) - 1, name##_p }
+
+ASET(a_ip, [1] = { A_U32, NULL }, [2] = { A_U32, NULL }, [3] = { A_V6, NULL },
+     [4] = { A_V6, NULL });
+ASET(a_proto, [1] = { A_U8, NULL }, [2] = { A_U16, NULL }, [3] = { A_U16, NULL },
+     [4] = { A_U16, NULL }, [5] = { A_U8, NULL }, [6] = { A_U8, NULL },
+     [7] = { A_U16, NULL }, [8] = { A_U8, NULL }, [9] = { A_U8, NULL });
+ASET(a_tuple, [1] = { A_NEST, &a_ip }, [2] = { A_NEST, &a_proto },
+     [3] = { A_U16, NULL });
+ASET(a_tcp, [1] = { A_U8, NULL }, [2] = { A_U8, NULL }, [3] = { A_U8, NULL },
+     [4] = { A_U16, NULL }, [5] = { A_U16, NULL });
+ASET(a_dccp, [1] = { A_U8, NULL }, [2] = { A_U8, NULL }, [3] = { A_U64, NULL });
+ASET(a_sctp, [1] = { A_U8, NULL }, [2] = { A_U32, NULL }, [3] = { A_U32, NULL });
+ASET(a_pinfo, [1] = { A_NEST, &a_tcp }, [2] = { A_NEST, &a_dccp },
+     [3] = { A_NEST, &a_sctp });
+ASET(a_counters, [1] = { A_U64, NULL }, [2] = { A_U64, NULL }, [3] = { A_U32, NULL },
+     [4] = { A_U32, NULL });
+ASET(a_help, [1] = { A_NAME16, NULL });
+ASET(a_secctx, [1] = { A_STR, NULL });
+ASET(a_u32x3, [1] = { A_U32, NULL }, [2] = { A_U32, NULL }, [3] = { A_U32, NULL });
+ASET(a_tstamp, [1] = { A_U64, NULL }, [2] = { A_U64, NULL });
+ASET(a_ct, [1] = { A_NEST, &a_tuple }, [2] = { A_NEST, &a_tuple },
+     [3] = { A_U32, NULL }, [4] = { A_NEST, &a_pinfo }, [5] = { A_NEST, &a_help },
+     [7] = { A_U32, NULL }, [8] = { A_U32, NULL }, [9] = { A_NEST, &a_counters },
+     [10] = { A_NEST, &a_counters }, [11] = { A_U32, NULL }, [12] = { A_U32, NULL },
+     [13] = { A_NEST, &a_tuple }, [15] = { A_NEST, &a_u32x3 },
+     [16] = { A_NEST, &a_u32x3 }, [17] = { A_U32, NULL }, [18] = { A_U16, NULL },
+     [19] = { A_NEST, &a_secctx }, [20] = { A_NEST, &a_tstamp },
+     [21] = { A_U32, NULL }, [22] = { A_ANY, NULL }, [23] = { A_ANY, NULL },
+     [24] = { A_NEST, &a_u32x3 }, [25] = { A_ANY, NULL }, [26] = { A_U32, NULL });
+ASET(a_expnat, [1] = { A_U32, NULL }, [2] = { A_NEST, &a_tuple });
+ASET(a_exp, [1] = { A_NEST, &a_tuple }, [2] = { A_NEST, &a_tuple },
+     [3] = { A_NEST, &a_tuple }, [4] = { A_U32, NULL }, [5] = { A_U32, NULL },
+     [6] = { A_NAME16, NULL }, [7] = { A_U16, NULL }, [8] = { A_U32, NULL },
+     [9] = { A_U32, NULL }, [10] = { A_NEST, &a_expnat }, [11] = { A_NAME32, NULL });
+
+static bool attrs_ok(const uint8_t *p, size_t len, const struct aset *set, int depth)
+{
+	static const uint8_t size[] = { [A_U8] = 1, [A_U16] = 2, [A_U32] = 4,
+					[A_U64] = 8, [A_V6] = 16 };
+
+	if (depth > 8)
+		return false;
+	/* Same walk as the library's: stop at the first attribute that does
+	 * not fit (it ignores the rest; so do we). */
+	while (len >= sizeof(struct nlattr)) {
+		const struct nlattr *a = (const struct nlattr *)p;
+		size_t alen = a->nla_len, step = (alen + 3) & ~(size_t)3;
+		size_t plen = alen - sizeof(struct nlattr);
+		const uint8_t *pl = p + sizeof(struct nlattr);
+		unsigned type = a->nla_type & NLA_TYPE_MASK;
+		const struct apol *pol;
+
+		if (alen < sizeof(struct nlattr) || alen > len)
+			return true;
+		pol = type <= set->max ? &set->p[type] : NULL;
+		if (pol && pol->kind != A_NONE) {
+			switch (pol->kind) {
+			case A_NEST:
+				if (plen > 0 && (plen < sizeof(struct nlattr) ||
+						 !attrs_ok(pl, plen, pol->sub, depth + 1)))
+					return false;
+				break;
+			case A_STR:
+			case A_NAME16:  /* the library asserts on longer names */
+			case A_NAME32:
+				if (plen == 0 || pl[plen - 1] != '\0' ||
+				    (pol->kind == A_NAME16 && plen > 16) ||
+				    (pol->kind == A_NAME32 && plen > 32))
+					return false;
+				break;
+			case A_ANY:
+				break;
+			default:        /* libmnl wants the exact size */
+				if (plen != size[pol->kind])
+					return false;
+			}
+		}
+		if (step >= len)
+			break;
+		p += step;
+		len -= step;
+	}
+	return true;
+}
+
+static bool msg_ok(const struct nlmsghdr *nlh, const struct aset *set)
+{
+	size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+
+	if (nlh->nlmsg_len < hdr)
+		return nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(struct nfgenmsg);
+	return attrs_ok((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, set, 0);
+}
+
+
 static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
 		     void *arg, struct nl_parse_stats *st)
 {
-	struct nf_conntrack *n = nfct_new();
+	struct nf_conntrack *n;
 	struct ct ct;
 
+	if (!msg_ok(nlh, &a_ct)) {
+		st->failed++;
+		return;
+	}
+	n = nfct_new();
 	if (!n || nfct_nlmsg_parse(nlh, n) < 0 || ct_from_nfct(&ct, n) != 0) {
 		st->failed++;
 		if (n)
@@ -118,9 +241,14 @@ static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
 static void parse_exp(const struct nlmsghdr *nlh, enum nl_event ev, nl_exp_fn fn,
 		      void *arg, struct nl_parse_stats *st)
 {
-	struct nf_expect *n = nfexp_new();
+	struct nf_expect *n;
 	struct exp e;
 
+	if (!msg_ok(nlh, &a_exp)) {
+		st->failed++;
+		return;
+	}
+	n = nfexp_new();
 	if (!n || nfexp_nlmsg_parse(nlh, n) < 0 || exp_from_nfexp(&e, n) != 0) {
 		st->failed++;
 		if (n)
@@ -136,16 +264,29 @@ static void parse_exp(const struct nlmsghdr *nlh, enum nl_event ev, nl_exp_fn fn
 unsigned nl_parse_event(const void *buf, size_t len, nl_ct_fn ct, nl_exp_fn exp,
 			void *arg, struct nl_parse_stats *st)
 {
-	const struct nlmsghdr *nlh = buf;
-	int left = len > INT32_MAX ? INT32_MAX : (int)len;
+	size_t off = 0;
 	unsigned n = 0;
 
-	/* mnl_nlmsg_ok checks the header and nlmsg_len against what is left. */
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left), n++) {
+	/*
+	 * Not mnl_nlmsg_ok/mnl_nlmsg_next: they compare nlmsg_len as an int,
+	 * so a length >= 2^31 passes, aligns to 0 and the walk never ends
+	 * (and the parser is then told the message is 4 GB long). Found by
+	 * fuzz_nl; corpus-nl/hugelen-* is the input.
+	 */
+	for (; len - off >= sizeof(struct nlmsghdr); n++) {
+		const struct nlmsghdr *nlh =
+		    (const struct nlmsghdr *)((const char *)buf + off);
+		size_t mlen = nlh->nlmsg_len, step = (mlen + 3) & ~(size_t)3;
 		uint8_t sub = (uint8_t)(nlh->nlmsg_type >> 8);
 		uint8_t t = nlh->nlmsg_type & 0xff;
 		bool created = nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL);
 
+		if (mlen < sizeof(struct nlmsghdr) || mlen > len - off) {
+			st->failed++;   /* truncated or bogus length: drop the rest */
+			n++;
+			break;
+		}
+		off += step < len - off ? step : len - off;
 		if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg))
 			st->unknown++;
 		else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_NEW)
