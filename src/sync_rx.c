@@ -1,0 +1,1 @@
+/* placeholder: split out of its parent module */
