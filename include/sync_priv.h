@@ -105,8 +105,6 @@ struct sync {
 /* sync.c */
 struct sync *sync_new(struct ctd *d);       /* caches, queues; no sockets */
 void sync_free(struct sync *s);
-size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
-		 const void *from, size_t fromlen);
 void sync_drain(struct sync *s);             /* the before-sleep hook */
 void sync_enqueue_obj(struct sync *s, struct cache_obj *o);
 int  sync_enqueue_ctl(struct sync *s, uint8_t flags, uint32_t from, uint32_t to);
@@ -114,9 +112,20 @@ void sync_obj_unqueued(struct sync *s, struct cache_obj *o);
 struct cache *sync_int_cache(struct sync *s, const struct cache_obj *o);
 void sync_bulk(struct sync *s);              /* queue every internal object */
 void sync_flush_internal(struct sync *s, struct cache *c);  /* -f internal, -t */
+uint32_t sync_next_seq(struct sync *s);
+void sync_obj_dequeue(struct sync *s, struct cache_obj *o);  /* from any queue */
+/* Encode and send at once, no queue (NOTRACK + DisableInternalCache). */
+void sync_send_direct(struct sync *s, uint8_t type, const void *obj);
+
+/* sync_rx.c */
+size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
+		 const void *from, size_t fromlen);
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct);
 void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e);
-uint32_t sync_next_seq(struct sync *s);
+/* kbatch error callback of the injection batch (DisableExternalCache). */
+void sync_inject_err(void *arg, enum kop op, const void *obj, int err);
+
+/* sync_events.c: sync_nl_sink() (sync.h) */
 
 /* sync_ftfw.c */
 enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *h);

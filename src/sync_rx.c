@@ -1,1 +1,259 @@
-/* placeholder: split out of its parent module */
+/*
+ * The receive path (the channels' chan_recv_cb): framing, version and
+ * sequence checks through the mode, then the message applied to the
+ * external cache or, with DisableExternalCache, injected into the kernel.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "channel.h"
+#include "conf.h"
+#include "ctd.h"
+#include "kernel.h"
+#include "log.h"
+#include "objconv.h"
+#include "sync_priv.h"
+
+/* -s "external inject" reads these counters of the (empty) external cache:
+ * ok is counted when queued and taken back when the kernel refuses. */
+void sync_inject_err(void *arg, enum kop op, const void *obj, int err)
+{
+	struct sync *s = arg;
+	struct cache_stats *st = cache_stats_mut(op <= KOP_CT_DELETE ? s->ext_ct : s->ext_exp);
+	char text[1024];
+
+	switch (op) {
+	case KOP_CT_CREATE:
+	case KOP_EXP_CREATE:
+		st->add_ok -= st->add_ok > 0;
+		st->add_fail++;
+		log_warn("could not add new %s entry, even when deleting it first: %s",
+			 op == KOP_CT_CREATE ? "ct" : "exp", strerror(err));
+		break;
+	case KOP_CT_UPDATE:
+		st->upd_ok -= st->upd_ok > 0;
+		st->upd_fail++;
+		log_warn("could not update ct entry, even if creating it instead: %s",
+			 strerror(err));
+		break;
+	case KOP_CT_DELETE:
+	case KOP_EXP_DELETE:
+		st->del_ok -= st->del_ok > 0;
+		st->del_fail++;
+		if (op == KOP_CT_DELETE)
+			log_warn("could not destroy ct entry: %s", strerror(err));
+		else
+			log_warn("could not delete exp entry: %s", strerror(err));
+		break;
+	}
+	if (op <= KOP_CT_DELETE)
+		ct_snprintf_timeout(text, sizeof(text), obj);
+	else
+		exp_snprintf_timeout(text, sizeof(text), obj);
+	log_record(false, text);
+}
+
+static void count_inject(struct cache_stats *st, uint8_t type)
+{
+	switch (type % 3) {
+	case 0:  st->add_ok++; break;
+	case 1:  st->upd_ok++; break;
+	default: st->del_ok++; break;
+	}
+}
+
+static void inject_ct(struct sync *s, uint8_t type, const struct ct *ct)
+{
+	static const enum kop ops[] = { KOP_CT_CREATE, KOP_CT_UPDATE, KOP_CT_DELETE };
+	uint32_t t = (ct->have & CT_H_TIMEOUT) ? ct->timeout : 0;
+
+	if (kbatch_ct(s->inject_kb, ops[type], ct, t, &s->kopts) < 0) {
+		log_warn("could not queue a kernel request: %s", strerror(errno));
+		return;
+	}
+	count_inject(cache_stats_mut(s->ext_ct), type);
+	s->inject_dirty = true;
+}
+
+void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
+{
+	struct cache_obj *o;
+
+	if (s->d->conf->disable_external_cache) {
+		if (s->inject_kb)
+			inject_ct(s, type, ct);
+		return;
+	}
+	switch (type) {
+	case WT_CT_NEW:
+		o = cache_add(s->ext_ct, ct);
+		break;
+	case WT_CT_UPD:
+		o = cache_update(s->ext_ct, ct);
+		break;
+	default:
+		o = cache_find(s->ext_ct, ct);
+		if (o != NULL) {
+			cache_del(s->ext_ct, o);
+		} else {
+			cache_stats_mut(s->ext_ct)->del_fail++;
+			cache_stats_mut(s->ext_ct)->del_enoent++;
+		}
+		return;
+	}
+	if (o != NULL && s->mode == SYNC_MODE_ALARM)
+		o->expires = cache_now() + s->d->conf->cache_timeout;
+}
+
+void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
+{
+	struct cache_obj *o;
+
+	if (s->d->conf->disable_external_cache) {
+		if (s->inject_kb == NULL)
+			return;
+		if (kbatch_exp(s->inject_kb, type == WT_EXP_DEL ? KOP_EXP_DELETE : KOP_EXP_CREATE,
+			       e, (e->have & EXP_H_TIMEOUT) ? e->timeout : 0) < 0) {
+			log_warn("could not queue a kernel request: %s", strerror(errno));
+			return;
+		}
+		count_inject(cache_stats_mut(s->ext_exp), type);
+		s->inject_dirty = true;
+		return;
+	}
+	if (type == WT_EXP_DEL) {
+		o = cache_find(s->ext_exp, e);
+		if (o != NULL) {
+			cache_del(s->ext_exp, o);
+		} else {
+			cache_stats_mut(s->ext_exp)->del_fail++;
+			cache_stats_mut(s->ext_exp)->del_enoent++;
+		}
+		return;
+	}
+	/* NEW and UPDATE both replace the whole expectation (§10.2). */
+	o = cache_add(s->ext_exp, e);
+	if (o != NULL && s->mode == SYNC_MODE_ALARM)
+		o->expires = cache_now() + s->d->conf->cache_timeout;
+}
+
+static const char *malformed_cause(const struct wire_rx_stats *a,
+				   const struct wire_rx_stats *b)
+{
+	if (a->wrong_version != b->wrong_version) return "wrong protocol version";
+	if (a->bad_header != b->bad_header) return "malformed header";
+	if (a->bad_payload != b->bad_payload) return "malformed payload";
+	if (a->bad_type != b->bad_type) return "bad message type";
+	if (a->truncated != b->truncated) return "truncated message";
+	if (a->bad_size != b->bad_size) return "bad message size";
+	return "malformed message";
+}
+
+static void log_malformed(struct sync *s, struct peer *p, const void *from,
+			  size_t fromlen, const struct wire_rx_stats *before)
+{
+	uint64_t now = ev_now_ms();
+	char peer[96];
+
+	if (p != NULL) {
+		if (p->last_log_ms != 0 && now - p->last_log_ms < 1000)
+			return;
+		p->last_log_ms = now;
+	}
+	chanset_peer_str(from, fromlen, peer, sizeof(peer));
+	log_warn("sync: %s from %s, ignored", malformed_cause(before, &s->rx), peer);
+}
+
+static enum rx_result mode_recv(struct sync *s, struct peer *p, const struct wire_hdr *h)
+{
+	switch (s->mode) {
+	case SYNC_MODE_ALARM:   return alarm_recv(s, p, h);
+	case SYNC_MODE_NOTRACK: return notrack_recv(s, p, h);
+	default:                return ftfw_recv(s, p, h);
+	}
+}
+
+static void apply_msg(struct sync *s, const uint8_t *msg, const struct wire_hdr *h)
+{
+	if (h->type <= WT_CT_DEL) {
+		struct ct ct;
+
+		memset(&ct, 0, sizeof(ct));
+		if (wire_get_ct(msg, h->len, &ct) < 0) {
+			s->rx.bad_payload++;
+			s->rx.malformed++;
+		} else {
+			sync_apply_ct(s, h->type, &ct);
+		}
+		ct_release(&ct);
+	} else {
+		struct exp e;
+
+		memset(&e, 0, sizeof(e));
+		if (wire_get_exp(msg, h->len, &e) < 0) {
+			s->rx.bad_payload++;
+			s->rx.malformed++;
+		} else {
+			sync_apply_exp(s, h->type, &e);
+		}
+	}
+}
+
+size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
+		 const void *from, size_t fromlen)
+{
+	struct sync *s = d->sync;
+	bool stream = idx < d->conf->nchannels && d->conf->channels[idx].kind == CHAN_TCP;
+	struct wire_rx_stats before = s->rx;
+	struct peer *p;
+	size_t off = 0;
+
+	p = seqtrack_peer(&s->peers, from, fromlen,
+			  d->conf->ack_window_size ? d->conf->ack_window_size : 300,
+			  ev_now_ms());
+	while (off < len) {
+		struct wire_hdr h;
+		int n = wire_next(data + off, len - off, stream, &h, &s->rx);
+
+		if (n == 0)
+			break;          /* stream: wait for the rest */
+		if (n < 0) {
+			off = len;      /* discard the rest of the datagram/stream */
+			break;
+		}
+		if (h.version != WIRE_VERSION) {
+			s->rx.wrong_version++;
+			s->rx.malformed++;
+			off += (size_t)n;
+			continue;
+		}
+		switch (mode_recv(s, p, &h)) {
+		case RX_DATA:
+			s->last_rx_ms = ev_now_ms();
+			if (d->chans)
+				chanset_set_current(d->chans, idx);
+			if (h.type > WT_EXP_DEL) {
+				s->rx.bad_type++;
+				s->rx.malformed++;
+				break;
+			}
+			apply_msg(s, data + off, &h);
+			break;
+		case RX_CTL:
+			s->last_rx_ms = ev_now_ms();
+			if (d->chans)
+				chanset_set_current(d->chans, idx);
+			break;
+		case RX_BAD:
+			s->rx.bad_header++;
+			s->rx.malformed++;
+			break;
+		case RX_DROP:
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (s->rx.malformed != before.malformed)
+		log_malformed(s, p, from, fromlen, &before);
+	return off;
+}
