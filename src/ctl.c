@@ -4,6 +4,7 @@
  * machine driven by the event loop: read 4 bytes (with a deadline), act,
  * write the reply as the socket drains, streaming large dumps a slice of the
  * hash table at a time. A slow or silent client never stalls the daemon.
+ * What a request does is in ctl_dispatch.c, the dumps in ctl_dump.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,50 +15,12 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
-#include "cache.h"
 #include "ctd.h"
+#define CTL_SERVER_INTERNALS
 #include "ctl.h"
 #include "log.h"
-#include "objconv.h"
 #include "sync.h"
-
-struct ctl_client {
-	struct ctl        *srv;         /* NULL once the server closed */
-	struct ctl_client *prev, *next;
-	int                fd;          /* -1 once the connection is gone */
-	struct ctl_reqbuf  rb;
-	int                req;
-	struct ev_timer    deadline;
-	char              *buf;
-	size_t             len, off, cap;
-	bool               dispatched;
-	bool               finished;    /* no more output will be added */
-	bool               awaiting;    /* commit: sync calls ctl_client_finish */
-	bool               in_dispatch;
-	bool               rd_eof;      /* reader half-closed after its request */
-	size_t             extra;       /* bytes received after the request */
-	uint64_t           started_us;  /* when the request was dispatched */
-	struct {
-		bool     on, ext, exp, alarm;
-		enum obj_fmt fmt;
-		uint32_t pos;
-		time_t   wall;
-		uint64_t mono;
-	} dump;
-};
-
-struct ctl {
-	struct ctd        *d;
-	int                fd;
-	char               path[CONF_UNIX_PATH_MAX];
-	dev_t              dev;         /* of the socket file we created */
-	ino_t              ino;
-	struct ctl_client *clients;
-	unsigned           n;
-	time_t             last_full_warn;
-};
 
 static void client_progress(struct ctl_client *c);
 
@@ -184,7 +147,7 @@ static int buf_reserve(struct ctl_client *c, size_t more)
 	return 0;
 }
 
-static void buf_append(struct ctl_client *c, const char *p, size_t n)
+void ctl_buf_append(struct ctl_client *c, const char *p, size_t n)
 {
 	if (c->fd < 0 || n == 0)
 		return;
@@ -202,7 +165,7 @@ void ctl_client_write(struct ctl_client *c, const char *buf, size_t len)
 {
 	if (!c || len == 0)
 		return;
-	buf_append(c, buf, len);
+	ctl_buf_append(c, buf, len);
 	if (c->fd >= 0 && !c->in_dispatch && c->srv)
 		client_watch(c, true);
 }
@@ -251,120 +214,6 @@ void ctl_client_finish(struct ctl_client *c)
 		client_progress(c);
 }
 
-/* ---- streamed dumps ---- */
-
-static struct cache *dump_cache(struct ctl_client *c)
-{
-	struct ctd *d = c->srv->d;
-
-	if (d->sync)
-		return sync_cache(d, c->dump.ext, c->dump.exp);
-	if (d->stats && !c->dump.ext && !c->dump.exp)
-		return stats_mode_cache(d);
-	return NULL;
-}
-
-static int dump_one(struct cache_obj *o, void *arg)
-{
-	struct ctl_client *c = arg;
-	char line[1024 + 96];
-	int n;
-
-	if (o->state == OBJ_DEAD)       /* kept only for retransmission */
-		return 0;
-	if (o->kind == OBJ_CT)
-		n = ct_snprintf(line, 1024, cobj_cct(o), c->dump.fmt);
-	else
-		n = exp_snprintf(line, 1024, cobj_cexp(o), c->dump.fmt);
-	if (n < 0)
-		return 0;
-	if (n > 1023)
-		n = 1023;
-	if (c->dump.fmt == OBJ_FMT_PLAIN) {
-		if (c->dump.alarm && o->expires) {
-			uint64_t left = o->expires > c->dump.mono ?
-					o->expires - c->dump.mono : 0;
-
-			n += snprintf(line + n, sizeof(line) - (size_t)n,
-				      " [expires in %llus]", (unsigned long long)left);
-		}
-		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      " [active since %lds]",
-			      (long)(c->dump.wall > (time_t)o->created ?
-				     c->dump.wall - (time_t)o->created : 0));
-	}
-	line[n++] = '\n';
-	buf_append(c, line, (size_t)n);
-	return c->fd < 0;
-}
-
-/* Fill the buffer up to CTL_BUF_HIGH; a few hundred buckets per step keeps
- * each call short even with long chains. */
-static void dump_produce(struct ctl_client *c)
-{
-	struct cache *cache = dump_cache(c);
-
-	if (!cache) {
-		c->dump.on = false;
-		return;
-	}
-	c->dump.wall = time(NULL);
-	c->dump.mono = cache_now();
-	while (c->dump.on && c->fd >= 0 && c->len - c->off < CTL_BUF_HIGH) {
-		if (c->dump.pos >= cache_hashsize(cache) ||
-		    cache_iterate_step(cache, &c->dump.pos, 256, dump_one, c) == 1)
-			c->dump.on = false;
-	}
-}
-
-static void dump_start(struct ctl_client *c, bool ext, bool exp, enum obj_fmt fmt)
-{
-	const struct ctd_conf *conf = c->srv->d->conf;
-
-	c->dump.on = true;
-	c->dump.ext = ext;
-	c->dump.exp = exp;
-	c->dump.fmt = fmt;
-	c->dump.alarm = ext && !exp && conf->mode == SYNC_MODE_ALARM;
-	c->dump.pos = 0;
-}
-
-/* NOTRACK with DisableInternalCache has no internal cache: -i shows the
- * kernel table itself, with timeouts and use counts, plain even with -x
- * (1.4.x). Synchronous, like the kernel dump it is; bounded by CTL_BUF_MAX. */
-static int live_one(enum nf_conntrack_msg_type type, struct nf_conntrack *n,
-		    void *arg)
-{
-	struct ctl_client *c = arg;
-	char line[1024 + 2];
-	int len;
-
-	/* The kernel's object as is: timeout and use= included. */
-	len = nfct_snprintf(line, 1024, n, NFCT_T_UNKNOWN, NFCT_O_PLAIN, 0);
-	if (len < 0)
-		return NFCT_CB_CONTINUE;
-	if (len > 1023)
-		len = 1023;
-	line[len++] = '\n';
-	buf_append(c, line, (size_t)len);
-	return c->fd < 0 ? NFCT_CB_STOP : NFCT_CB_CONTINUE;
-}
-
-static void live_dump(struct ctl_client *c)
-{
-	struct nfct_handle *h = nfct_open(CONNTRACK, 0);
-	uint32_t family = AF_UNSPEC;
-
-	if (!h) {
-		log_err("can't open netlink handler: %s", strerror(errno));
-		return;
-	}
-	nfct_callback_register(h, NFCT_T_ALL, live_one, c);
-	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
-		log_err("can't get kernel conntrack table");
-	nfct_close(h);
-}
-
 /* ---- writing ---- */
 
 /* Write what is buffered, produce more dump lines, and close when done.
@@ -396,7 +245,7 @@ static void client_progress(struct ctl_client *c)
 		}
 		if (!c->dump.on)
 			break;
-		dump_produce(c);
+		ctl_dump_produce(c);
 		if (c->fd < 0)
 			break;
 	}
@@ -413,86 +262,6 @@ static void client_progress(struct ctl_client *c)
 		return;
 	}
 	client_watch(c, false);                 /* to notice a hang-up */
-}
-
-/* ---- dispatch ---- */
-
-static void reply_stats(struct ctl_client *c, int req)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (!f)
-		return;
-	if (req == CTL_STATS_METRICS)
-		metrics_print(c->srv->d, f);
-	else
-		stats_print(c->srv->d, req, f);
-	fclose(f);
-	buf_append(c, text, len);
-	free(text);
-}
-
-static void dispatch_sync(struct ctl_client *c, int req)
-{
-	struct ctd *d = c->srv->d;
-	bool xs = d->conf->expectation_sync;
-
-	switch (req) {
-	case CTL_CT_FLUSH_MASTER:   sync_flush_kernel(d, true, false); break;
-	case CTL_EXP_FLUSH_MASTER:  if (xs) sync_flush_kernel(d, false, true); break;
-	case CTL_ALL_FLUSH_MASTER:  sync_flush_kernel(d, true, xs); break;
-	case CTL_CT_RESYNC_MASTER:  sync_resync_kernel(d, true, false); break;
-	case CTL_EXP_RESYNC_MASTER: if (xs) sync_resync_kernel(d, false, true); break;
-	case CTL_ALL_RESYNC_MASTER: sync_resync_kernel(d, true, xs); break;
-	case CTL_CT_DUMP_INTERNAL:
-	case CTL_CT_DUMP_INT_XML:
-		if (d->conf->disable_internal_cache)
-			live_dump(c);
-		else
-			dump_start(c, false, false, req == CTL_CT_DUMP_INTERNAL ?
-				   OBJ_FMT_PLAIN : OBJ_FMT_XML);
-		break;
-	case CTL_CT_DUMP_EXTERNAL:  dump_start(c, true, false, OBJ_FMT_PLAIN); break;
-	case CTL_CT_DUMP_EXT_XML:   dump_start(c, true, false, OBJ_FMT_XML); break;
-	/* Plain expectation dumps need ExpectationSync; XML ones are always
-	 * answered (1.4.x). */
-	case CTL_EXP_DUMP_INTERNAL: if (xs) dump_start(c, false, true, OBJ_FMT_PLAIN); break;
-	case CTL_EXP_DUMP_EXTERNAL: if (xs) dump_start(c, true, true, OBJ_FMT_PLAIN); break;
-	case CTL_EXP_DUMP_INT_XML:  dump_start(c, false, true, OBJ_FMT_XML); break;
-	case CTL_EXP_DUMP_EXT_XML:  dump_start(c, true, true, OBJ_FMT_XML); break;
-	case CTL_CT_COMMIT:
-	case CTL_EXP_COMMIT:
-	case CTL_ALL_COMMIT:
-		c->awaiting = true;
-		sync_commit(d, req != CTL_EXP_COMMIT, req != CTL_CT_COMMIT, c);
-		break;
-	case CTL_CT_FLUSH_CACHE:    sync_flush_caches(d, true, true, false); break;
-	case CTL_CT_FLUSH_INT_CACHE: sync_flush_caches(d, true, false, false); break;
-	case CTL_CT_FLUSH_EXT_CACHE: sync_flush_caches(d, false, true, false); break;
-	case CTL_ALL_FLUSH_CACHE:   sync_flush_caches(d, true, true, xs); break;
-	case CTL_SEND_BULK:         sync_send_bulk(d); break;
-	case CTL_REQUEST_DUMP:      sync_request_resync(d); break;
-	case CTL_RESET_TIMERS:      sync_schedule_purge(d); break;
-	default:                    reply_stats(c, req); break;
-	}
-}
-
-static void dispatch_stats(struct ctl_client *c, int req)
-{
-	struct ctd *d = c->srv->d;
-
-	switch (req) {
-	case CTL_CT_DUMP_INTERNAL:  dump_start(c, false, false, OBJ_FMT_PLAIN); break;
-	case CTL_CT_DUMP_INT_XML:   dump_start(c, false, false, OBJ_FMT_XML); break;
-	case CTL_CT_FLUSH_INT_CACHE: stats_mode_flush(d); break;
-	case CTL_CT_RESYNC_MASTER:
-	case CTL_ALL_RESYNC_MASTER: stats_mode_resync(d); break;
-	case CTL_CT_FLUSH_MASTER:
-	case CTL_ALL_FLUSH_MASTER:  stats_mode_flush_kernel(d); break;
-	default:                    reply_stats(c, req); break;
-	}
 }
 
 static void dispatch(struct ctl_client *c, int req)
@@ -516,12 +285,7 @@ static void dispatch(struct ctl_client *c, int req)
 		return;
 	}
 	c->in_dispatch = true;
-	if (d->sync)
-		dispatch_sync(c, req);
-	else if (d->stats)
-		dispatch_stats(c, req);
-	else
-		reply_stats(c, req);    /* runtime, process, metrics */
+	ctl_dispatch(c, req);
 	c->in_dispatch = false;
 	if (!c->awaiting)
 		c->finished = true;
