@@ -612,26 +612,20 @@ static int flush_cb(const struct nlmsghdr *nlh, void *data)
 	struct flush_ctx *f = data;
 
 	if (f->exp) {
-		struct nf_expect *n = nfexp_new();
 		struct exp e;
 
-		if (n && nfexp_nlmsg_parse(nlh, n) >= 0 && exp_from_nfexp(&e, n) == 0 &&
+		if (exp_from_nlmsg(&e, nlh) == 0 &&
 		    kbatch_exp(f->kb, KOP_EXP_DELETE, &e, 0) == 0)
 			f->n++;
-		if (n)
-			nfexp_destroy(n);
 	} else {
-		struct nf_conntrack *n = nfct_new();
 		struct ct ct;
 
 		memset(&ct, 0, sizeof(ct));
-		if (n && nfct_nlmsg_parse(nlh, n) >= 0 && ct_from_nfct(&ct, n) == 0 &&
+		if (ct_from_nlmsg(&ct, nlh) == 0 &&
 		    (!f->accept || f->accept(&ct, f->arg)) &&
 		    kbatch_ct(f->kb, KOP_CT_DELETE, &ct, 0, NULL) == 0)
 			f->n++;
 		ct_release(&ct);
-		if (n)
-			nfct_destroy(n);
 	}
 	return MNL_CB_OK;
 }

@@ -217,21 +217,12 @@ static bool msg_ok(const struct nlmsghdr *nlh, const struct aset *set)
 static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
 		     void *arg, struct nl_parse_stats *st)
 {
-	struct nf_conntrack *n;
 	struct ct ct;
 
-	if (!msg_ok(nlh, &a_ct)) {
+	if (!msg_ok(nlh, &a_ct) || ct_from_nlmsg(&ct, nlh) != 0) {
 		st->failed++;
 		return;
 	}
-	n = nfct_new();
-	if (!n || nfct_nlmsg_parse(nlh, n) < 0 || ct_from_nfct(&ct, n) != 0) {
-		st->failed++;
-		if (n)
-			nfct_destroy(n);
-		return;
-	}
-	nfct_destroy(n);
 	st->received++;
 	if (fn)
 		fn(arg, ev, nlh->nlmsg_pid, &ct);
@@ -241,21 +232,12 @@ static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
 static void parse_exp(const struct nlmsghdr *nlh, enum nl_event ev, nl_exp_fn fn,
 		      void *arg, struct nl_parse_stats *st)
 {
-	struct nf_expect *n;
 	struct exp e;
 
-	if (!msg_ok(nlh, &a_exp)) {
+	if (!msg_ok(nlh, &a_exp) || exp_from_nlmsg(&e, nlh) != 0) {
 		st->failed++;
 		return;
 	}
-	n = nfexp_new();
-	if (!n || nfexp_nlmsg_parse(nlh, n) < 0 || exp_from_nfexp(&e, n) != 0) {
-		st->failed++;
-		if (n)
-			nfexp_destroy(n);
-		return;
-	}
-	nfexp_destroy(n);
 	st->received++;
 	if (fn)
 		fn(arg, ev, nlh->nlmsg_pid, &e);
@@ -585,23 +567,19 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	struct nl_stats *st = r->nl ? &r->nl->st : NULL;
 
 	if (r->exp) {
-		struct nf_expect *n = nfexp_new();
 		struct exp e;
 
-		if (n && nfexp_nlmsg_parse(nlh, n) >= 0 && exp_from_nfexp(&e, n) == 0) {
+		if (exp_from_nlmsg(&e, nlh) == 0) {
 			if (r->nl && r->nl->sink.exp_dump)
 				r->nl->sink.exp_dump(r->d, &e);
 		} else if (st) {
 			st->dump_unknown++;
 		}
-		if (n)
-			nfexp_destroy(n);
 	} else {
-		struct nf_conntrack *n = nfct_new();
 		struct ct ct;
 
 		memset(&ct, 0, sizeof(ct));
-		if (n && nfct_nlmsg_parse(nlh, n) >= 0 && ct_from_nfct(&ct, n) == 0) {
+		if (ct_from_nlmsg(&ct, nlh) == 0) {
 			if (r->out) {
 				*r->out = ct;
 				ct.ext = NULL;  /* handed over */
@@ -614,8 +592,6 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 			st->dump_unknown++;
 		}
 		ct_release(&ct);
-		if (n)
-			nfct_destroy(n);
 	}
 	return MNL_CB_OK;
 }

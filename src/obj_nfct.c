@@ -669,3 +669,27 @@ struct nf_expect *exp_to_nfexp(const struct exp *e)
 {
 	return exp_to_nfexp_mode(e, true);
 }
+
+int ct_from_nlmsg(struct ct *ct, const struct nlmsghdr *nlh)
+{
+	struct nf_conntrack *n = nfct_new();
+	int r = -1;
+
+	if (n && nfct_nlmsg_parse(nlh, n) >= 0 && ct_from_nfct(ct, n) == 0)
+		r = 0;
+	if (n)
+		nfct_destroy(n);
+	return r;
+}
+
+int exp_from_nlmsg(struct exp *e, const struct nlmsghdr *nlh)
+{
+	struct nf_expect *n = nfexp_new();
+	int r = -1;
+
+	if (n && nfexp_nlmsg_parse(nlh, n) >= 0 && exp_from_nfexp(e, n) == 0)
+		r = 0;
+	if (n)
+		nfexp_destroy(n);
+	return r;
+}

@@ -10,7 +10,7 @@
 
 static int put(char *buf, size_t len, int r)
 {
-	if (r < 0) {            /* the library failed: print nothing */
+	if (r < 0) {            /* no object, or the library failed: print nothing */
 		if (len)
 			buf[0] = '\0';
 		return 0;
@@ -20,19 +20,21 @@ static int put(char *buf, size_t len, int r)
 	return r;
 }
 
+static unsigned out_type(enum obj_fmt f)
+{
+	return f == OBJ_FMT_XML ? NFCT_O_XML : NFCT_O_PLAIN;
+}
+
+/* No object (out of memory): an empty line, as put() gives for a failure. */
 static int ct_print(char *buf, size_t len, const struct ct *ct,
 		    enum ct_nfct_mode mode, enum obj_fmt f)
 {
 	struct nf_conntrack *n = ct_to_nfct_mode(ct, mode, true);
 	int r;
 
-	if (!n) {
-		if (len)
-			buf[0] = '\0';
-		return 0;
-	}
-	r = nfct_snprintf(buf, len, n, NFCT_T_UNKNOWN,
-			  f == OBJ_FMT_XML ? NFCT_O_XML : NFCT_O_PLAIN, 0);
+	if (!n)
+		return put(buf, len, -1);
+	r = nfct_snprintf(buf, len, n, NFCT_T_UNKNOWN, out_type(f), 0);
 	nfct_destroy(n);
 	return put(buf, len, r);
 }
@@ -54,13 +56,9 @@ static int exp_print(char *buf, size_t len, const struct exp *e, bool timeout,
 	struct nf_expect *n = exp_to_nfexp_mode(e, timeout);
 	int r;
 
-	if (!n) {
-		if (len)
-			buf[0] = '\0';
-		return 0;
-	}
-	r = nfexp_snprintf(buf, len, n, NFCT_T_UNKNOWN,
-			   f == OBJ_FMT_XML ? NFCT_O_XML : NFCT_O_PLAIN, 0);
+	if (!n)
+		return put(buf, len, -1);
+	r = nfexp_snprintf(buf, len, n, NFCT_T_UNKNOWN, out_type(f), 0);
 	nfexp_destroy(n);
 	return put(buf, len, r);
 }

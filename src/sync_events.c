@@ -11,14 +11,19 @@
 #include "nl.h"
 #include "sync_priv.h"
 
-static void after_change(struct sync *s, struct cache_obj *o, enum nl_origin org)
+/* Reported by the kernel: not "vanished" for a resync running now. */
+static void seen(struct sync *s, struct cache_obj *o, bool send)
 {
-	/* Reported by the kernel: not "vanished" for a resync running now. */
 	o->flags |= COBJ_F_SEEN;
 	if (s->mode == SYNC_MODE_ALARM)
 		alarm_arm(s, o);
-	if (org == NL_ORIGIN_OTHER)
+	if (send)
 		sync_enqueue_obj(s, o);
+}
+
+static void after_change(struct sync *s, struct cache_obj *o, enum nl_origin org)
+{
+	seen(s, o, org == NL_ORIGIN_OTHER);
 }
 
 static void destroy_obj(struct sync *s, struct cache *c, struct cache_obj *o, bool send)
@@ -32,6 +37,21 @@ static void destroy_obj(struct sync *s, struct cache *c, struct cache_obj *o, bo
 	}
 	sync_obj_dequeue(s, o);
 	cache_del(c, o);
+}
+
+static void int_destroy(struct sync *s, struct cache *c, const void *obj,
+			enum nl_origin org)
+{
+	struct cache_obj *o = cache_find(c, obj);
+
+	if (o == NULL || o->state == OBJ_DEAD) {
+		struct cache_stats *st = cache_stats_mut(c);
+
+		st->del_fail++;
+		st->del_enoent++;
+		return;
+	}
+	destroy_obj(s, c, o, org == NL_ORIGIN_OTHER);
 }
 
 static void count_traffic(struct sync *s, const struct ct *ct)
@@ -111,15 +131,7 @@ static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 			after_change(s, o, org);
 		break;
 	case NL_DESTROY:
-		o = cache_find(s->int_ct, ct);
-		if (o == NULL || o->state == OBJ_DEAD) {
-			struct cache_stats *st = cache_stats_mut(s->int_ct);
-
-			st->del_fail++;
-			st->del_enoent++;
-			break;
-		}
-		destroy_obj(s, s->int_ct, o, org == NL_ORIGIN_OTHER);
+		int_destroy(s, s->int_ct, ct, org);
 		break;
 	}
 }
@@ -183,15 +195,7 @@ static void on_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 		}
 		break;
 	case NL_DESTROY:
-		o = cache_find(s->int_exp, e);
-		if (o == NULL || o->state == OBJ_DEAD) {
-			struct cache_stats *st = cache_stats_mut(s->int_exp);
-
-			st->del_fail++;
-			st->del_enoent++;
-			break;
-		}
-		destroy_obj(s, s->int_exp, o, org == NL_ORIGIN_OTHER);
+		int_destroy(s, s->int_exp, e, org);
 		break;
 	}
 }
@@ -210,13 +214,8 @@ static void on_ct_dump(struct ctd *d, const struct ct *ct)
 		return;
 	}
 	o = int_update(s, s->int_ct, ct);
-	if (o == NULL)
-		return;
-	o->flags |= COBJ_F_SEEN;
-	if (s->mode == SYNC_MODE_ALARM)
-		alarm_arm(s, o);
-	if (s->resync_active[0])
-		sync_enqueue_obj(s, o);
+	if (o != NULL)
+		seen(s, o, s->resync_active[0]);
 }
 
 static void on_exp_dump(struct ctd *d, const struct exp *e)
@@ -227,13 +226,8 @@ static void on_exp_dump(struct ctd *d, const struct exp *e)
 	if (s == NULL || d->conf->disable_internal_cache || !exp_wanted(s, e))
 		return;
 	o = int_update(s, s->int_exp, e);
-	if (o == NULL)
-		return;
-	o->flags |= COBJ_F_SEEN;
-	if (s->mode == SYNC_MODE_ALARM)
-		alarm_arm(s, o);
-	if (s->resync_active[1])
-		sync_enqueue_obj(s, o);
+	if (o != NULL)
+		seen(s, o, s->resync_active[1]);
 }
 
 static int clear_seen(struct cache_obj *o, void *arg)

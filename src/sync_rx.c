@@ -75,6 +75,18 @@ static void inject_ct(struct sync *s, uint8_t type, const struct ct *ct)
 	s->inject_dirty = true;
 }
 
+static void ext_del(struct cache *c, const void *obj)
+{
+	struct cache_obj *o = cache_find(c, obj);
+
+	if (o != NULL) {
+		cache_del(c, o);
+	} else {
+		cache_stats_mut(c)->del_fail++;
+		cache_stats_mut(c)->del_enoent++;
+	}
+}
+
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 {
 	struct cache_obj *o;
@@ -92,13 +104,7 @@ void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 		o = cache_update(s->ext_ct, ct);
 		break;
 	default:
-		o = cache_find(s->ext_ct, ct);
-		if (o != NULL) {
-			cache_del(s->ext_ct, o);
-		} else {
-			cache_stats_mut(s->ext_ct)->del_fail++;
-			cache_stats_mut(s->ext_ct)->del_enoent++;
-		}
+		ext_del(s->ext_ct, ct);
 		return;
 	}
 	if (o != NULL && s->mode == SYNC_MODE_ALARM)
@@ -122,13 +128,7 @@ void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 		return;
 	}
 	if (type == WT_EXP_DEL) {
-		o = cache_find(s->ext_exp, e);
-		if (o != NULL) {
-			cache_del(s->ext_exp, o);
-		} else {
-			cache_stats_mut(s->ext_exp)->del_fail++;
-			cache_stats_mut(s->ext_exp)->del_enoent++;
-		}
+		ext_del(s->ext_exp, e);
 		return;
 	}
 	/* NEW and UPDATE both replace the whole expectation (§10.2). */
