@@ -75,6 +75,24 @@ static void inject_ct(struct sync *s, uint8_t type, const struct ct *ct)
 	s->inject_dirty = true;
 }
 
+static void inject_exp(struct sync *s, uint8_t type, const struct exp *e)
+{
+	if (kbatch_exp(s->inject_kb, type == WT_EXP_DEL ? KOP_EXP_DELETE : KOP_EXP_CREATE,
+		       e, (e->have & EXP_H_TIMEOUT) ? e->timeout : 0) < 0) {
+		log_warn("could not queue a kernel request: %s", strerror(errno));
+		return;
+	}
+	count_inject(cache_stats_mut(s->ext_exp), type);
+	s->inject_dirty = true;
+}
+
+/* ALARM: a received entry lives CacheTimeout seconds from its last message. */
+static void ext_refreshed(struct sync *s, struct cache_obj *o)
+{
+	if (o != NULL && s->mode == SYNC_MODE_ALARM)
+		o->expires = cache_now() + s->d->conf->cache_timeout;
+}
+
 static void ext_del(struct cache *c, const void *obj)
 {
 	struct cache_obj *o = cache_find(c, obj);
@@ -107,24 +125,14 @@ void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 		ext_del(s->ext_ct, ct);
 		return;
 	}
-	if (o != NULL && s->mode == SYNC_MODE_ALARM)
-		o->expires = cache_now() + s->d->conf->cache_timeout;
+	ext_refreshed(s, o);
 }
 
 void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 {
-	struct cache_obj *o;
-
 	if (s->d->conf->disable_external_cache) {
-		if (s->inject_kb == NULL)
-			return;
-		if (kbatch_exp(s->inject_kb, type == WT_EXP_DEL ? KOP_EXP_DELETE : KOP_EXP_CREATE,
-			       e, (e->have & EXP_H_TIMEOUT) ? e->timeout : 0) < 0) {
-			log_warn("could not queue a kernel request: %s", strerror(errno));
-			return;
-		}
-		count_inject(cache_stats_mut(s->ext_exp), type);
-		s->inject_dirty = true;
+		if (s->inject_kb)
+			inject_exp(s, type, e);
 		return;
 	}
 	if (type == WT_EXP_DEL) {
@@ -132,9 +140,7 @@ void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 		return;
 	}
 	/* NEW and UPDATE both replace the whole expectation (§10.2). */
-	o = cache_add(s->ext_exp, e);
-	if (o != NULL && s->mode == SYNC_MODE_ALARM)
-		o->expires = cache_now() + s->d->conf->cache_timeout;
+	ext_refreshed(s, cache_add(s->ext_exp, e));
 }
 
 static const char *malformed_cause(const struct wire_rx_stats *a,
@@ -173,29 +179,31 @@ static enum rx_result mode_recv(struct sync *s, struct peer *p, const struct wir
 	}
 }
 
+static void bad_payload(struct sync *s)
+{
+	s->rx.bad_payload++;
+	s->rx.malformed++;
+}
+
 static void apply_msg(struct sync *s, const uint8_t *msg, const struct wire_hdr *h)
 {
 	if (h->type <= WT_CT_DEL) {
 		struct ct ct;
 
 		memset(&ct, 0, sizeof(ct));
-		if (wire_get_ct(msg, h->len, &ct) < 0) {
-			s->rx.bad_payload++;
-			s->rx.malformed++;
-		} else {
+		if (wire_get_ct(msg, h->len, &ct) < 0)
+			bad_payload(s);
+		else
 			sync_apply_ct(s, h->type, &ct);
-		}
 		ct_release(&ct);
 	} else {
 		struct exp e;
 
 		memset(&e, 0, sizeof(e));
-		if (wire_get_exp(msg, h->len, &e) < 0) {
-			s->rx.bad_payload++;
-			s->rx.malformed++;
-		} else {
+		if (wire_get_exp(msg, h->len, &e) < 0)
+			bad_payload(s);
+		else
 			sync_apply_exp(s, h->type, &e);
-		}
 	}
 }
 
