@@ -110,6 +110,35 @@ else
 	fail "$N: console mode starts" "$(tail -n3 "$T/console.err" | tr '\n' ' ')"
 fi
 
+# 6b. systemd Type=notify: READY=1 once serving, STOPPING=1 on -k
+sed 's/Systemd off/Systemd on/' "$T/fw1.conf" > "$T/fw1-sd.conf"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(30)
+open(sys.argv[1] + ".ready", "w").close()
+while True:
+    try:
+        d = s.recv(4096)
+    except socket.timeout:
+        break
+    print(d.decode(errors="replace").replace("\n", " "), flush=True)
+' "$T/notify.sock" >"$T/notify.out" 2>&1 &
+npid=$!; PIDS="$PIDS $npid"
+wait_until 5 test -e "$T/notify.sock.ready"
+nsx fw1 env NOTIFY_SOCKET="$T/notify.sock" "$BIN" -C "$T/fw1-sd.conf" >/dev/null 2>&1 &
+cpid=$!; PIDS="$PIDS $cpid"
+if wait_until 10 nsx fw1 "$BIN" -C "$T/fw1-sd.conf" -s runtime; then
+	WHY="notifications: $(tr '\n' '|' <"$T/notify.out")"
+	check "$N: Systemd on: READY=1 sent to NOTIFY_SOCKET" wait_until 5 grep -q 'READY=1' "$T/notify.out"
+	nsx fw1 "$BIN" -C "$T/fw1-sd.conf" -k >/dev/null 2>&1
+	wait_until 5 bash -c "! kill -0 $cpid"
+	WHY="notifications: $(tr '\n' '|' <"$T/notify.out")"
+	check "$N: Systemd on: STOPPING=1 on -k" wait_until 5 grep -q 'STOPPING=1' "$T/notify.out"
+else
+	fail "$N: console daemon with Systemd on starts" "no answer on the socket"
+fi
+kill $npid 2>/dev/null
+
 # 7. crash: SIGKILL leaves lock and socket; recovery after removing the lock
 if ctd_start fw1; then
 	pid=$(ctd_pids fw1)
