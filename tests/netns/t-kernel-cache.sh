@@ -171,6 +171,14 @@ for fw in $live; do
 	WHY="kernel: $(kernel_exp $fw | tr '\n' '|')"
 	check "$N: -F expect deletes the kernel's expectation" wait_until 5 kexp_lacks $fw "dport=40003 "
 	kernel_exp $fw | grep -c 'dport=' >"$T/$fw.expleft"
+	# deleted by another ctnetlink user (conntrack -F expect)
+	ftp "$fw" d $CLI 33004 || fail "$N: fourth FTP session" "$(cat "$T/ftp-$fw-d.err")"
+	WHY="no dport=40004 in -i expect"
+	check "$N: a new expectation enters -i expect" wait_until 5 ctd_has $fw "dport=40004 " -i expect
+	nsx $fw conntrack -F expect >/dev/null 2>&1
+	WHY="cache still: $(ctd $fw -i expect | grep 'dport=40004 ')"
+	check "$N: expectation flushed by conntrack -F expect leaves -i expect" \
+		wait_until 5 eval "kexp_lacks $fw 'dport=40004 ' && ctd_lacks $fw 'dport=40004 ' -i expect"
 	ctd $fw -F >/dev/null 2>&1
 	WHY="left: $(kernel_tuples $fw | head -n3 | tr '\n' '|')"
 	check "$N: -F deletes every accepted kernel entry" wait_until 5 eval "[ -z \"\$(kernel_tuples $fw)\" ]"
