@@ -201,6 +201,26 @@ static enum rx_result digest(struct sync *s, const struct wire_hdr *h)
 	return RX_BAD;
 }
 
+/* A message after a gap: applied, then ACK what came before the gap and
+ * NACK the gap (§6.4 AFTER). */
+static enum rx_result rx_gap(struct sync *s, struct peer *p, const struct wire_hdr *h)
+{
+	uint32_t expected = p->last + 1;
+	enum rx_result r;
+
+	r = digest(s, h);
+	if (r == RX_BAD)
+		return r;
+	if (p->ack_pending)
+		sync_enqueue_ctl(s, WF_ACK, p->ack_from, expected - 1);
+	sync_enqueue_ctl(s, WF_NACK, expected, h->seq - 1);
+	p->window = ack_window(s) - 1;
+	p->ack_from = h->seq;
+	p->ack_pending = true;
+	seqtrack_accept(p, h->seq);
+	return r;
+}
+
 enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *h)
 {
 	uint32_t w = ack_window(s);
@@ -215,6 +235,17 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 			p->window = w - 1;
 			p->ack_from = h->seq;
 		}
+		/* The sender marks every message HELLO until our HELLO_BACK
+		 * reaches it, which under loss can be a whole burst. 1.4.7
+		 * skips gap detection for all of them, and its next ACK then
+		 * covers the lost seqs: the sender releases them, lost for
+		 * good. Only the first HELLO of a burst starts a new sequence;
+		 * later ones still reveal gaps (a restart's lower base is
+		 * BEFORE and taken as in sync). */
+		if (p->in_hello && p->tracking && seq_after(h->seq, p->last + 1)) {
+			s->seqst.lost += (uint64_t)(h->seq - p->last) + 1;
+			return rx_gap(s, p, h);
+		}
 		/* The peer (re)started: what it never acknowledged is resent
 		 * (once per HELLO burst, after this message's own ACK). */
 		requeue = !p->in_hello;
@@ -225,21 +256,8 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 	switch (seqtrack_classify(p, h->seq, &s->seqst)) {
 	case SEQ_BEFORE:
 		return RX_DROP;
-	case SEQ_AFTER: {
-		uint32_t expected = p->last + 1;
-
-		r = digest(s, h);
-		if (r == RX_BAD)
-			return r;
-		if (p->ack_pending)
-			sync_enqueue_ctl(s, WF_ACK, p->ack_from, expected - 1);
-		sync_enqueue_ctl(s, WF_NACK, expected, h->seq - 1);
-		p->window = w - 1;
-		p->ack_from = h->seq;
-		p->ack_pending = true;
-		seqtrack_accept(p, h->seq);
-		return r;
-	}
+	case SEQ_AFTER:
+		return rx_gap(s, p, h);
 	default:
 		break;
 	}
