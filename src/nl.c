@@ -204,22 +204,28 @@ static bool attrs_ok(const uint8_t *p, size_t len, const struct aset *set, int d
 	return true;
 }
 
-static bool msg_ok(const struct nlmsghdr *nlh, const struct aset *set)
+/* `avail`: bytes from nlh to the end of the read. The library walks the
+ * top-level attributes up to the *aligned* message end, so must we; a
+ * last message without its padding would make it read past the buffer. */
+static bool msg_ok(const struct nlmsghdr *nlh, size_t avail, const struct aset *set)
 {
 	size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+	size_t end = ((size_t)nlh->nlmsg_len + 3) & ~(size_t)3;
 
-	if (nlh->nlmsg_len < hdr)
+	if (end > avail)
+		return false;
+	if (end < hdr)
 		return nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(struct nfgenmsg);
-	return attrs_ok((const uint8_t *)nlh + hdr, nlh->nlmsg_len - hdr, set, 0);
+	return attrs_ok((const uint8_t *)nlh + hdr, end - hdr, set, 0);
 }
 
 
-static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
-		     void *arg, struct nl_parse_stats *st)
+static void parse_ct(const struct nlmsghdr *nlh, size_t avail, enum nl_event ev,
+		     nl_ct_fn fn, void *arg, struct nl_parse_stats *st)
 {
 	struct ct ct;
 
-	if (!msg_ok(nlh, &a_ct) || ct_from_nlmsg(&ct, nlh) != 0) {
+	if (!msg_ok(nlh, avail, &a_ct) || ct_from_nlmsg(&ct, nlh) != 0) {
 		st->failed++;
 		return;
 	}
@@ -229,12 +235,12 @@ static void parse_ct(const struct nlmsghdr *nlh, enum nl_event ev, nl_ct_fn fn,
 	ct_release(&ct);
 }
 
-static void parse_exp(const struct nlmsghdr *nlh, enum nl_event ev, nl_exp_fn fn,
-		      void *arg, struct nl_parse_stats *st)
+static void parse_exp(const struct nlmsghdr *nlh, size_t avail, enum nl_event ev,
+		      nl_exp_fn fn, void *arg, struct nl_parse_stats *st)
 {
 	struct exp e;
 
-	if (!msg_ok(nlh, &a_exp) || exp_from_nlmsg(&e, nlh) != 0) {
+	if (!msg_ok(nlh, avail, &a_exp) || exp_from_nlmsg(&e, nlh) != 0) {
 		st->failed++;
 		return;
 	}
@@ -258,7 +264,7 @@ unsigned nl_parse_event(const void *buf, size_t len, nl_ct_fn ct, nl_exp_fn exp,
 	for (; len - off >= sizeof(struct nlmsghdr); n++) {
 		const struct nlmsghdr *nlh =
 		    (const struct nlmsghdr *)((const char *)buf + off);
-		size_t mlen = nlh->nlmsg_len, step = (mlen + 3) & ~(size_t)3;
+		size_t mlen = nlh->nlmsg_len, step = (mlen + 3) & ~(size_t)3, avail;
 		uint8_t sub = (uint8_t)(nlh->nlmsg_type >> 8);
 		uint8_t t = nlh->nlmsg_type & 0xff;
 		bool created = nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL);
@@ -268,17 +274,18 @@ unsigned nl_parse_event(const void *buf, size_t len, nl_ct_fn ct, nl_exp_fn exp,
 			n++;
 			break;
 		}
-		off += step < len - off ? step : len - off;
+		avail = len - off;
+		off += step < avail ? step : avail;
 		if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg))
 			st->unknown++;
 		else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_NEW)
-			parse_ct(nlh, created ? NL_NEW : NL_UPDATE, ct, arg, st);
+			parse_ct(nlh, avail, created ? NL_NEW : NL_UPDATE, ct, arg, st);
 		else if (sub == NFNL_SUBSYS_CTNETLINK && t == IPCTNL_MSG_CT_DELETE)
-			parse_ct(nlh, NL_DESTROY, ct, arg, st);
+			parse_ct(nlh, avail, NL_DESTROY, ct, arg, st);
 		else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_NEW)
-			parse_exp(nlh, created ? NL_NEW : NL_UPDATE, exp, arg, st);
+			parse_exp(nlh, avail, created ? NL_NEW : NL_UPDATE, exp, arg, st);
 		else if (sub == NFNL_SUBSYS_CTNETLINK_EXP && t == IPCTNL_MSG_EXP_DELETE)
-			parse_exp(nlh, NL_DESTROY, exp, arg, st);
+			parse_exp(nlh, avail, NL_DESTROY, exp, arg, st);
 		else
 			st->unknown++;
 	}
