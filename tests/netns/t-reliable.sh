@@ -188,7 +188,9 @@ scenario_3() {
 	same_set "$N: fw1 -i equals its kernel ($n)" "int_ct fw1" "k_ct fw1"
 
 	ctd fw2 -f external >/dev/null 2>&1
-	wait_until 10 eval '[ "$(cache_active fw2 external)" = 0 ]'
+	WHY="fw2 external cache still has $(cache_active fw2 external)"
+	check "$N: fw2 -f external empties fw2's external cache" \
+		wait_until 10 eval '[ "$(cache_active fw2 external)" = 0 ] && [ "$(ext_count fw2)" = 0 ]'
 	t0=$(date +%s%N)
 	ctd fw1 -B >/dev/null 2>&1
 	wait_until 60 eval "ext_active_ge fw2 $n"
@@ -197,7 +199,9 @@ scenario_3() {
 	same_set "$N: after -B fw2 -e equals fw1 -i ($n tuples)" "ext_ct fw2" "int_ct fw1"
 
 	ctd fw2 -f external >/dev/null 2>&1
-	wait_until 10 eval '[ "$(cache_active fw2 external)" = 0 ]'
+	WHY="fw2 external cache still has $(cache_active fw2 external)"
+	check "$N: fw2 -f external empties fw2's external cache" \
+		wait_until 10 eval '[ "$(cache_active fw2 external)" = 0 ] && [ "$(ext_count fw2)" = 0 ]'
 	t0=$(date +%s%N)
 	ctd fw2 -n >/dev/null 2>&1
 	wait_until 60 eval "ext_active_ge fw2 $n"
@@ -257,23 +261,22 @@ scenario_5() {
 	inject -n 3000 -e 100
 	wait_until 20 eval "ext_active_ge fw2 3100"
 	# fw2 loses its copy; some entries change on fw1 meanwhile
-	ctd fw2 -f external >/dev/null 2>&1
-	ctd fw2 -f external expect >/dev/null 2>&1
+	ctd fw2 -f >/dev/null 2>&1	# no argument: expectation caches too
 	wait_until 5 eval '[ "$(cache_active fw2 external)" = 0 ]'
 	nsx fw1 "$INJ" create -p tcp -s 100.65.0.1 -d $DST -n 100 >/dev/null 2>&1
 	nsx fw1 conntrack -D -s 100.64.0.5 >/dev/null 2>&1
 	wait_until 10 eval '[ "$(int_ct fw1)" = "$(k_ct fw1)" ]'
-	ctd fw2 -f external >/dev/null 2>&1	# the events above reached fw2: start empty again
-	ctd fw2 -f external expect >/dev/null 2>&1
-	wait_until 5 eval '[ "$(cache_active fw2 external)" = 0 ]'
+	ctd fw2 -f >/dev/null 2>&1	# the events above reached fw2: start empty again (no argument: expectation caches too)
+	WHY="fw2 -e: $(ext_count fw2), -e expect: $(ext_exp_count fw2)"
+	check "$N: fw2 -f empties its external conntrack and expectation caches" \
+		wait_until 5 eval '[ "$(ext_count fw2)" = 0 ] && [ "$(ext_exp_count fw2)" = 0 ]'
 	ctd fw1 -B >/dev/null 2>&1
 	wait_until 20 eval '[ "$(ext_ct fw2)" = "$(int_ct fw1)" ]'
 	same_set "$N: -B: fw2 -e equals fw1 -i (conntracks)" "ext_ct fw2" "int_ct fw1"
 	wait_until 10 eval '[ "$(ext_exp fw2)" = "$(int_exp fw1)" ]'
 	same_set "$N: -B: fw2 -e expect equals fw1 -i expect" "ext_exp fw2" "int_exp fw1"
-	ctd fw2 -f external >/dev/null 2>&1
-	ctd fw2 -f external expect >/dev/null 2>&1
-	wait_until 5 eval '[ "$(cache_active fw2 external)" = 0 ]'
+	ctd fw2 -f >/dev/null 2>&1	# no argument: expectation caches too
+	wait_until 5 eval '[ "$(ext_count fw2)" = 0 ] && [ "$(ext_exp_count fw2)" = 0 ]'
 	ctd fw2 -n >/dev/null 2>&1
 	wait_until 20 eval '[ "$(ext_ct fw2)" = "$(int_ct fw1)" ]'
 	same_set "$N: -n: fw2 -e equals fw1 -i (conntracks)" "ext_ct fw2" "int_ct fw1"
