@@ -15,6 +15,8 @@
 #             both gateway addresses as VIPs) calling our notify script;
 #             fw1's keepalived is stopped and the expectation survives.
 #             SKIP when keepalived is not installed.
+#   vrrp-noexp  negative control: the same with ExpectationSync off, the
+#             data connection must be dropped by fw2.
 #
 # Environment: CASES (default "upstream ours vrrp"), VERBOSE, KEEP_TMP.
 set -u
@@ -22,11 +24,20 @@ set -u
 need_root t-keepalived
 lib_init
 
-: "${CASES:=upstream ours vrrp}"
+: "${CASES:=upstream ours vrrp vrrp-noexp}"
 UPSTREAM=/usr/share/doc/conntrackd/examples/sync/primary-backup.sh
 OURS=$TOP_DIR/doc/sync/primary-backup.sh
 
 other() { [ "$1" = fw1 ] && echo fw2 || echo fw1; }
+
+# checkw NAME WHY CMD...: like check, but WHY is shell code run only on
+# failure, so the reason shows the state after CMD's waiting
+checkw() {
+	local _name=$1 _why=$2
+	shift 2
+	if "$@"; then pass "$_name"
+	else fail "$_name" "$(eval "$_why" 2>&1 | tr '\n' ' ' | cut -c1-400)"; fi
+}
 
 # notify_script KIND FW: path of an executable notify script for FW that
 # keepalived (or this test) can call with primary|backup|fault.
@@ -101,8 +112,8 @@ expect_survives() {
 	out=$(nsx "$fw" conntrack -L expect 2>/dev/null)
 	WHY="conntrack -L expect on $fw: ${out:-<empty>}; $(grep -i commit "$T/$fw.log" | tail -n3 | tr '\n' ' ')"
 	check "$name: conntrack -L expect on $fw (new primary) shows dport=$port" grep -q "dport=$port " <<<"$out"
-	WHY="client: $(cat "$T/ftp-$tag.err")"
-	check "$name: data connection through $fw gets the listing" ftp_data_connect "$tag"
+	checkw "$name: data connection through $fw gets the listing" \
+		'echo "client: $(cat "$T/ftp-$tag.err")"' ftp_data_connect "$tag"
 	WHY="$(nsx "$fw" conntrack -L -p tcp 2>/dev/null | tr '\n' ' ')"
 	check "$name: $fw tracked the data connection" \
 		bash -c "ip netns exec $(ns_of "$fw") conntrack -L -p tcp --dport $port 2>/dev/null | grep -q 'dport=$port '"
@@ -114,11 +125,12 @@ synced() {
 	local name=$1 fw=$2 tag=$3 bk
 	bk=$(other "$fw")
 	PORT=$FTP_PORT
-	WHY="no dport=$PORT: $(ctd "$fw" -i expect 2>&1 | head -3 | tr '\n' ' ')"
-	check "$name: $fw -i expect shows session $tag's expectation" \
+	checkw "$name: $fw -i expect shows session $tag's expectation" \
+		'echo "no dport=$PORT: $(ctd "$fw" -i expect | head -3)"' \
 		wait_until 5 ctd_has "$fw" "dport=$PORT " -i expect
-	WHY="no dport=$PORT: $(ctd "$bk" -e expect 2>&1 | head -3 | tr '\n' ' ')"
-	check "$name: $bk -e expect shows it" wait_until 5 ctd_has "$bk" "dport=$PORT " -e expect
+	checkw "$name: $bk -e expect shows it" \
+		'echo "no dport=$PORT: $(ctd "$bk" -e expect | head -3)"' \
+		wait_until 5 ctd_has "$bk" "dport=$PORT " -e expect
 }
 
 # ---------------------------------------------- script-driven transitions
@@ -222,32 +234,34 @@ arp_at() {
 	ip -n "$NS_CLIENT" neigh show $VIP_A | grep -q "lladdr $mac"
 }
 
+# run_vrrp_case on|off: ExpectationSync on (the expectation survives) or
+# off (negative control: fw2 drops the data connection)
 run_vrrp_case() {
-	local name="keepalived[vrrp]" p
+	local exp=$1 name="keepalived[vrrp expect=$1]" p
 	if ! command -v keepalived >/dev/null; then
 		skip "$name" "keepalived not installed (Debian package keepalived)"
 		return
 	fi
-	new_case vrrp
+	new_case "vrrp-$exp"
 	if ! topo_up; then fail "$name: topology" "see stderr"; topo_down; return; fi
 	ftp_server_start || { fail "$name: ftp server" "did not start"; topo_down; return; }
 	# keepalived owns the gateway addresses from now on
 	ip -n "$NS_FW1" addr del $VIP_A/24 dev lan-a
 	ip -n "$NS_FW1" addr del $VIP_B/24 dev lan-b
-	ctd_conf fw1 ftfw mcast on
-	ctd_conf fw2 ftfw mcast on
+	ctd_conf fw1 ftfw mcast "$exp"
+	ctd_conf fw2 ftfw mcast "$exp"
 	notify_script ours fw1 >/dev/null; notify_script ours fw2 >/dev/null
 	if ! ctd_start fw1 || ! ctd_start fw2; then
 		fail "$name: daemons start" "$CTD_ERR"; topo_down; return
 	fi
 	ka_conf fw1 150; ka_conf fw2 100
 	ka_start fw1; ka_start fw2
-	WHY="fw1 keepalived: $(tail -n3 "$T/ka-fw1.log" | tr '\n' ' ')"
-	check "$name: fw1 becomes VRRP MASTER and holds the VIPs" wait_until 10 has_vip fw1
-	WHY="calls: $(cat "$T/notify-fw1.calls" 2>/dev/null | tr '\n' ' ')"
-	check "$name: keepalived ran primary-backup.sh primary on fw1" wait_until 5 called fw1 primary
-	WHY="calls: $(cat "$T/notify-fw2.calls" 2>/dev/null | tr '\n' ' '); $(tail -n3 "$T/ka-fw2.log" | tr '\n' ' ')"
-	check "$name: keepalived ran primary-backup.sh backup on fw2" wait_until 5 called fw2 backup
+	checkw "$name: fw1 becomes VRRP MASTER and holds the VIPs" \
+		'echo "fw1 keepalived: $(tail -n3 "$T/ka-fw1.log")"' wait_until 10 has_vip fw1
+	checkw "$name: keepalived ran primary-backup.sh primary on fw1" \
+		'echo "calls: $(cat "$T/notify-fw1.calls")"' wait_until 5 called fw1 primary
+	checkw "$name: keepalived ran primary-backup.sh backup on fw2" \
+		'echo "calls: $(cat "$T/notify-fw2.calls"); $(tail -n3 "$T/ka-fw2.log")"' wait_until 5 called fw2 backup
 	if has_vip fw2; then fail "$name: fw2 does not hold the VIPs while fw1 is MASTER"; fi
 	# the client may still have the address from topo_up: it is fw1's MAC
 	wait_until 5 arp_at fw1 || ip -n "$NS_CLIENT" neigh flush $VIP_A
@@ -255,18 +269,24 @@ run_vrrp_case() {
 	if ! ftp_session_open s1; then
 		fail "$name: FTP session through fw1" "no PASV reply"; topo_down; return
 	fi
-	synced "$name" fw1 s1
+	if [ "$exp" = on ]; then
+		synced "$name" fw1 s1
+	else
+		PORT=$FTP_PORT
+		# the control connection (not the absent expectation) reached fw2
+		wait_until 5 ctd_has fw2 "dport=21 " -e
+	fi
 
 	# fw1's keepalived goes away (priority 0 advert): fw2 takes over
 	eval "p=\$KA_PID_fw1"
 	kill -TERM "$p"
 	wait_until 5 bash -c "! kill -0 $p"
-	WHY="fw2 keepalived: $(tail -n3 "$T/ka-fw2.log" | tr '\n' ' ')"
-	check "$name: fw1's keepalived stopped, fw2 becomes MASTER with the VIPs" wait_until 10 has_vip fw2
-	WHY="calls: $(cat "$T/notify-fw2.calls" 2>/dev/null | tr '\n' ' ')"
-	check "$name: keepalived ran primary-backup.sh primary on fw2" wait_until 5 called fw2 primary
-	WHY="$(tail -n4 "$T/fw2.log" | tr '\n' ' ')"
-	check "$name: fw2 committed its external caches" wait_until 5 committed fw2
+	checkw "$name: fw1's keepalived stopped, fw2 becomes MASTER with the VIPs" \
+		'echo "fw2 keepalived: $(tail -n3 "$T/ka-fw2.log")"' wait_until 10 has_vip fw2
+	checkw "$name: keepalived ran primary-backup.sh primary on fw2" \
+		'echo "calls: $(cat "$T/notify-fw2.calls")"' wait_until 5 called fw2 primary
+	checkw "$name: fw2 committed its external caches" \
+		'tail -n4 "$T/fw2.log"' wait_until 5 committed fw2
 	notify_clean "$name: notify scripts ran without errors" fw2
 	# keepalived's gratuitous ARP moves the client; the server side too
 	if wait_until 5 arp_at fw2; then
@@ -277,8 +297,20 @@ run_vrrp_case() {
 	fi
 	# the data connection must leave only once the script has finished
 	# (keepalived does not wait for it)
-	wait_until 5 bash -c "ip netns exec $NS_FW2 conntrack -L expect 2>/dev/null | grep -q 'dport=$PORT '"
-	expect_survives "$name" fw2 s1 "$PORT"
+	if [ "$exp" = on ]; then
+		wait_until 5 bash -c "ip netns exec $NS_FW2 conntrack -L expect 2>/dev/null | grep -q 'dport=$PORT '"
+		expect_survives "$name" fw2 s1 "$PORT"
+	else
+		WHY="$(nsx fw2 conntrack -L expect 2>/dev/null | tr '\n' ' ')"
+		check "$name: no expectation in fw2's kernel" \
+			bash -c "! ip netns exec $NS_FW2 conntrack -L expect 2>/dev/null | grep -q 'dport=$PORT '"
+		if ftp_data_connect s1; then
+			fail "$name: fw2 drops the data connection (negative control)" "listing arrived"
+		else
+			checkw "$name: fw2 drops the data connection (negative control)" \
+				'echo "client said: $(cat "$T/ftp-s1.err")"' grep -q "data connection" "$T/ftp-s1.err"
+		fi
+	fi
 	[ "${KEEP_TMP:-0}" = 1 ] && note "logs in $T"
 	topo_down
 }
@@ -286,7 +318,8 @@ run_vrrp_case() {
 for c in $CASES; do
 	case $c in
 	upstream|ours) run_script_case "$c";;
-	vrrp) run_vrrp_case;;
+	vrrp) run_vrrp_case on;;
+	vrrp-noexp) run_vrrp_case off;;
 	*) fail "t-keepalived: unknown case $c";;
 	esac
 done
