@@ -17,8 +17,7 @@
 #include <unistd.h>
 
 #include "ctd.h"
-#define CTL_SERVER_INTERNALS
-#include "ctl.h"
+#include "ctl_priv.h"
 #include "log.h"
 #include "sync.h"
 

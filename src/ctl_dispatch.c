@@ -7,8 +7,7 @@
 #include <stdlib.h>
 
 #include "ctd.h"
-#define CTL_SERVER_INTERNALS
-#include "ctl.h"
+#include "ctl_priv.h"
 #include "sync.h"
 
 static void reply_stats(struct ctl_client *c, int req)

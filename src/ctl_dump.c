@@ -13,8 +13,7 @@
 
 #include "cache.h"
 #include "ctd.h"
-#define CTL_SERVER_INTERNALS
-#include "ctl.h"
+#include "ctl_priv.h"
 #include "log.h"
 #include "objconv.h"
 #include "sync.h"
