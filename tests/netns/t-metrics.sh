@@ -3,7 +3,7 @@
 # collector would read from a running FT-FW pair with traffic is accepted
 # by real Prometheus parsers (promtool check metrics: parse and lint;
 # python3-prometheus-client's text parser), and its numbers are the ones
-# `-s` and `-s cache` print.
+# `-s` and `-s cache` print, including sequence gaps from a lossy sync link.
 #
 # Environment:
 #   N_FLOWS             conntracks inserted on fw1 (default 40)
@@ -217,6 +217,37 @@ else
 fi
 n=$(nsx fw2 conntrack -L -p tcp --dport 80 2>/dev/null | grep -c 'dport=80 ')
 eq "metrics[fw2]: the commit put the live flows in fw2's kernel" "$n" "$N_LIVE"
+
+# losses on the sync link show up as sequence gaps, the number -s prints
+s_lost() { awk '/Malformed msgs/ {print $4; exit}' "$1"; }
+sync_loss fw2 50
+for i in $(seq 1 "$N_FLOWS"); do
+	nsx fw1 conntrack -I -p udp -s 10.6.$((i / 250)).$((i % 250 + 1)) -d 10.8.0.1 \
+		--sport $((30000 + i)) --dport 53 -t 300 >/dev/null 2>&1
+done
+nsx fw2 nft delete table inet ctdloss
+N_ALL=$((N_LIVE + N_FLOWS))
+all_synced() { [ "$(s_cache_active <(ctd fw2 -s) external)" = "$N_ALL" ]; }
+fw2_ext() { s_cache_active <(ctd fw2 -s) external; }
+if wait_until 15 all_synced; then
+	pass "metrics[loss]: FT-FW recovered the $N_FLOWS flows sent over a 50% lossy link"
+else
+	fail "metrics[loss]: FT-FW recovered the flows sent over a 50% lossy link" \
+		"fw2 external cache: $(fw2_ext), want $N_ALL"
+fi
+ctd fw2 -s > "$T/fw2.l1"
+parsers fw2 loss
+ctd fw2 -s > "$T/fw2.l2"
+lost=$(metric "$T/loss.prom" conntrackd_sync_lost_messages_total)
+between "metrics[loss]: sync_lost_messages_total within -s Lost msgs before and after" \
+	"$(s_lost "$T/fw2.l1")" "$lost" "$(s_lost "$T/fw2.l2")"
+if [ -n "$lost" ] && [ "$lost" -gt 0 ]; then
+	pass "metrics[loss]: the losses are counted ($lost)"
+else
+	fail "metrics[loss]: the losses are counted" "sync_lost_messages_total=${lost:-<absent>}"
+fi
+eq "metrics[loss]: cache_entries{external,ct} after recovery" \
+	"$(metric "$T/loss.prom" conntrackd_cache_entries 'cache=external,kind=ct')" "$N_ALL"
 
 # a Stats-mode daemon (no sync): the cache families, no channel ones
 ctd_stop fw1
