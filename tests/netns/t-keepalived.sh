@@ -133,6 +133,17 @@ synced() {
 		wait_until 5 ctd_has "$bk" "dport=$PORT " -e expect
 }
 
+# exp_metric_matches FW internal|external -i|-e: conntrackd_cache_entries
+# for that expectation cache equals the number of lines -i/-e expect prints
+exp_metric_matches() {
+	local m n
+	m=$(ctd "$1" -s metrics | awk -v s="conntrackd_cache_entries{cache=\"$2\",kind=\"exp\"}" '$1 == s {print $2}')
+	n=$(ctd "$1" "$3" expect | grep -c 'dport=')
+	[ -n "$m" ] && [ "$m" = "$n" ] && [ "$n" -gt 0 ] && return 0
+	WHY="$1: metrics $2 exp=${m:-<absent>}, $3 expect lists $n"
+	return 1
+}
+
 # ---------------------------------------------- script-driven transitions
 run_script_case() {
 	local kind=$1 name="keepalived[$1 script]"
@@ -158,6 +169,9 @@ run_script_case() {
 	# 1: MASTER fw1 -> fw2
 	ftp_session_open s1 || { fail "$name: FTP session through fw1" "no PASV reply"; topo_down; return; }
 	synced "$name: 1" fw1 s1
+	# monitoring sees the expectation caches as -i/-e list them
+	exp_metric_matches fw1 internal -i && exp_metric_matches fw2 external -e
+	check "$name: 1: -s metrics counts the expectations -i/-e list" test $? = 0
 	notify "$kind" fw1 backup
 	move_vips fw1 fw2
 	notify "$kind" fw2 primary
