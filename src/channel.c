@@ -26,9 +26,10 @@
 #define AUTH_LOG_PEERS   16      /* peers with their own log rate limit */
 #define AUTH_LOG_BURST   8       /* refusal lines per second, all peers */
 
-struct auth_log_peer {                  /* "at most once a second per peer" */
+struct auth_log_peer {                  /* "at most once a second per peer and reason" */
 	struct sockaddr_storage addr;
 	socklen_t len;
+	enum auth_result why;
 	time_t    last;
 	uint64_t  quiet;                /* refusals not logged since */
 };
@@ -691,14 +692,22 @@ static void auth_count(struct chanset *cs, enum auth_result r)
 	}
 }
 
-static bool same_addr(const struct sockaddr_storage *a, socklen_t al,
-		      const void *b, socklen_t bl)
+/* The rate limit is per host: a sender changing source ports is one peer. */
+static socklen_t host_key(struct sockaddr_storage *k, const void *from, socklen_t len)
 {
-	return al == bl && memcmp(a, b, al) == 0;
+	memset(k, 0, sizeof(*k));
+	if (len > sizeof(*k))
+		len = sizeof(*k);
+	memcpy(k, from, len);
+	if (k->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		((struct sockaddr_in *)k)->sin_port = 0;
+	else if (k->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		((struct sockaddr_in6 *)k)->sin6_port = 0;
+	return len;
 }
 
 /*
- * Log a refusal at most once a second per peer address, and at most
+ * Log a refusal at most once a second per peer address and reason, and at most
  * AUTH_LOG_BURST lines a second overall (a flood from spoofed addresses
  * must not flood the log). Lines not written are summed in the next one.
  */
@@ -707,17 +716,18 @@ static void auth_log(struct channel *c, enum auth_result r, const void *from,
 {
 	struct chanset *cs = c->cs;
 	struct auth_log_peer *p = NULL, *oldest = &cs->logpeer[0];
+	struct sockaddr_storage key;
+	socklen_t klen = host_key(&key, from, fromlen);
 	struct timespec ts;
 	char peer[INET6_ADDRSTRLEN + 16];
 	unsigned i;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (fromlen > sizeof(p->addr))
-		fromlen = sizeof(p->addr);
 	for (i = 0; i < AUTH_LOG_PEERS; i++) {
 		struct auth_log_peer *q = &cs->logpeer[i];
 
-		if (q->len && same_addr(&q->addr, q->len, from, fromlen)) {
+		if (q->len && q->why == r && q->len == klen &&
+		    memcmp(&q->addr, &key, klen) == 0) {
 			p = q;
 			break;
 		}
@@ -727,8 +737,9 @@ static void auth_log(struct channel *c, enum auth_result r, const void *from,
 	if (!p) {
 		p = oldest;
 		memset(p, 0, sizeof(*p));
-		memcpy(&p->addr, from, fromlen);
-		p->len = fromlen;
+		p->addr = key;
+		p->len = klen;
+		p->why = r;
 	} else if (ts.tv_sec == p->last) {
 		p->quiet++;
 		return;

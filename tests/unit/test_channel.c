@@ -1348,6 +1348,20 @@ static void test_peer_str(void **state)
 #define KEY_A "1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 #define KEY_B "1 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"
 
+static unsigned count_lines(const char *needle)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen(logpath, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 static void key_file(char *path, size_t len, const char *tag, const char *text,
 		     mode_t mode)
 {
@@ -1468,10 +1482,29 @@ static void test_auth_udp(void **state)
 	 * as too old, which is what replay protection must do. */
 	assert_int_equal(chanset_auth_stats(b.cs)->too_old, 0);
 
+	/* A burst of 40 forgeries from one host: counted one by one, logged
+	 * at most once a second for that host (whatever its source ports). */
+	{
+		unsigned before = count_lines("refused data from 10.77.0.1:"), after;
+		uint64_t bad = chanset_auth_stats(b.cs)->bad_mac;
+
+		auth_init(&forger, 1);
+		assert_int_equal(auth_add_key(&forger, 1, "wrong", 5), 0);
+		for (i = 0; i < 40; i++) {
+			put_msg(msg, 100 + i, 16);
+			n = auth_sign(&forger, msg, 16, sizeof(msg));
+			inject(3790, msg, (size_t)n);
+		}
+		w = (struct auth_want){ &b, g_bad_mac, bad + 40 };
+		assert_true(pump(auth_reached, &w, 3000));
+		after = count_lines("refused data from 10.77.0.1:");
+		assert_true(after - before <= 2);
+	}
+
 	chanset_print_auth(b.cs, txt, sizeof(txt));
 	assert_non_null(strstr(txt, "authentication statistics:\n"));
 	assert_non_null(strstr(txt, "No trailer:"));
-	assert_non_null(strstr(txt, "Bad MAC:\t\t                   1\n"));
+	assert_non_null(strstr(txt, "Bad MAC:\t\t                  41\n"));
 	assert_non_null(strstr(txt, "Replayed:\t\t                   1\n"));
 	/* The log names the peer and the reason. */
 	assert_non_null(strstr(read_log(), "refused data from 10.77.0.1:"));
