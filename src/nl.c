@@ -105,7 +105,7 @@ static enum nl_origin origin(const struct ctd *d, uint32_t pid)
  * linux/netfilter/nfnetlink_conntrack.h).
  */
 enum akind { A_NONE = 0, A_U8, A_U16, A_U32, A_U64, A_V6, A_NEST, A_STR, A_NAME16,
-	      A_NAME32, A_ANY };
+	      A_NAME24, A_ANY };
 
 struct apol {
 	uint8_t kind;
@@ -152,7 +152,7 @@ ASET(a_expnat, [1] = { A_U32, NULL }, [2] = { A_NEST, &a_tuple });
 ASET(a_exp, [1] = { A_NEST, &a_tuple }, [2] = { A_NEST, &a_tuple },
      [3] = { A_NEST, &a_tuple }, [4] = { A_U32, NULL }, [5] = { A_U32, NULL },
      [6] = { A_NAME16, NULL }, [7] = { A_U16, NULL }, [8] = { A_U32, NULL },
-     [9] = { A_U32, NULL }, [10] = { A_NEST, &a_expnat }, [11] = { A_NAME32, NULL });
+     [9] = { A_U32, NULL }, [10] = { A_NEST, &a_expnat }, [11] = { A_NAME24, NULL });
 
 static bool attrs_ok(const uint8_t *p, size_t len, const struct aset *set, int depth)
 {
@@ -183,10 +183,10 @@ static bool attrs_ok(const uint8_t *p, size_t len, const struct aset *set, int d
 				break;
 			case A_STR:
 			case A_NAME16:  /* the library asserts on longer names */
-			case A_NAME32:
+			case A_NAME24:
 				if (plen == 0 || pl[plen - 1] != '\0' ||
 				    (pol->kind == A_NAME16 && plen > 16) ||
-				    (pol->kind == A_NAME32 && plen > 32))
+				    (pol->kind == A_NAME24 && plen > 24))
 					return false;
 				break;
 			case A_ANY:
