@@ -18,7 +18,9 @@
 #   vrrp-noexp  negative control: the same with ExpectationSync off, the
 #             data connection must be dropped by fw2.
 #
-# Environment: CASES (default "upstream ours vrrp"), VERBOSE, KEEP_TMP.
+# Environment: CASES (default "upstream ours vrrp vrrp-noexp"), CTD_FW1 and
+# CTD_FW2 (ours|debian|path: mixed pairs under keepalived, as during an
+# upgrade), VERBOSE, KEEP_TMP.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-keepalived
@@ -53,9 +55,10 @@ notify_script() {
 		    -e "s|^CONNTRACKD_LOCK=.*|CONNTRACKD_LOCK=$T/$fw.lock|" \
 		    -e "s|^CONNTRACKD_CONFIG=.*|CONNTRACKD_CONFIG=$T/$fw.conf|" \
 		    "$UPSTREAM" > "$T/primary-backup-upstream-$fw.sh"
-		# nothing else changed: the diff is exactly the three lines
-		if [ "$(diff "$UPSTREAM" "$T/primary-backup-upstream-$fw.sh" | grep -c '^>')" != 3 ]; then
-			echo "notify_script: substitution did not change exactly 3 lines" >&2
+		# nothing else changed: only the three assignments differ
+		if diff "$UPSTREAM" "$T/primary-backup-upstream-$fw.sh" | grep '^[<>]' |
+		   grep -qv '^[<>] CONNTRACKD_\(BIN\|LOCK\|CONFIG\)='; then
+			echo "notify_script: substitution changed more than the three variables" >&2
 			return 1
 		fi
 		cat > "$out" <<-EOF
@@ -170,8 +173,12 @@ run_script_case() {
 	ftp_session_open s1 || { fail "$name: FTP session through fw1" "no PASV reply"; topo_down; return; }
 	synced "$name: 1" fw1 s1
 	# monitoring sees the expectation caches as -i/-e list them
-	exp_metric_matches fw1 internal -i && exp_metric_matches fw2 external -e
-	check "$name: 1: -s metrics counts the expectations -i/-e list" test $? = 0
+	if [ "$CTD_FW1:$CTD_FW2" = ours:ours ]; then
+		exp_metric_matches fw1 internal -i && exp_metric_matches fw2 external -e
+		check "$name: 1: -s metrics counts the expectations -i/-e list" test $? = 0
+	else
+		skip "$name: 1: -s metrics counts the expectations" "1.4.7 has no -s metrics"
+	fi
 	notify "$kind" fw1 backup
 	move_vips fw1 fw2
 	notify "$kind" fw2 primary
