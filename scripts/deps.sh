@@ -8,7 +8,8 @@ PKGS="build-essential autoconf automake libtool pkg-config bison flex
 libnetfilter-conntrack-dev libnfnetlink-dev libmnl-dev libcmocka-dev
 libsystemd-dev libssl-dev clang valgrind conntrackd conntrack iptables
 nftables iproute2 python3 procps psmisc socat iputils-ping bsdutils
-kmod ca-certificates git xz-utils"
+kmod ca-certificates git xz-utils keepalived python3-prometheus-client
+logrotate"
 
 missing=""
 for p in $PKGS; do
@@ -47,4 +48,5 @@ fi
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
 	systemctl disable --now conntrackd >/dev/null 2>&1 || true
+	systemctl disable --now keepalived >/dev/null 2>&1 || true
 fi
