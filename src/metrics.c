@@ -1,8 +1,9 @@
 /*
- * Beyond upstream: every counter as OpenMetrics text (`conntrackd -s
- * metrics`, request CTL_STATS_METRICS), for node_exporter's textfile
- * collector or a tiny HTTP shim. Prometheus text exposition format
- * (checked with promtool), ended by `# EOF`.
+ * Beyond upstream: every counter in the Prometheus text exposition format
+ * (`conntrackd -s metrics`, request CTL_STATS_METRICS), for node_exporter's
+ * textfile collector or a tiny HTTP shim; checked with promtool. It is not
+ * strict OpenMetrics 1.0 (family names keep `_total'), though it ends with
+ * OpenMetrics' `# EOF', a plain comment to Prometheus parsers.
  */
 #include <stdio.h>
 #include <time.h>
@@ -24,7 +25,7 @@ struct mcache {
 
 /* The Prometheus text format names a counter family like its samples,
  * with the `_total' suffix (promtool and node_exporter's textfile collector
- * expect that); `# EOF' is a comment there and ends the OpenMetrics text. */
+ * expect that). */
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
 	const char *sfx = type[0] == 'c' ? "_total" : "";
