@@ -19,6 +19,9 @@
 #define RS_STALL_MIN_MS 5000
 #define RS_STALL_MAX_MS 60000
 #define PEER_SILENT_MS  5000    /* a live peer sends at least one message a second */
+/* A larger jump between two HELLO messages is a restarted peer (its first
+ * seq is the clock), not loss: no burst keeps a million messages in flight. */
+#define HELLO_GAP_MAX   (1u << 20)
 
 static uint32_t ack_window(const struct sync *s)
 {
@@ -242,7 +245,8 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 		 * good. Only the first HELLO of a burst starts a new sequence;
 		 * later ones still reveal gaps (a restart's lower base is
 		 * BEFORE and taken as in sync). */
-		if (p->in_hello && p->tracking && seq_after(h->seq, p->last + 1)) {
+		if (p->in_hello && p->tracking && seq_after(h->seq, p->last + 1) &&
+		    h->seq - p->last <= HELLO_GAP_MAX) {
 			s->seqst.lost += (uint64_t)(h->seq - p->last) + 1;
 			return rx_gap(s, p, h);
 		}

@@ -15,7 +15,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-reliable
 lib_init
-: "${SCENARIOS:=1 2 3 4 5 6}"
+: "${SCENARIOS:=1 2 3 4 5 6}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
 CTD_FW1=ours CTD_FW2=ours
 
 INJ=$T_BASE/inject
@@ -66,12 +66,13 @@ same_set() {
 	fi
 }
 
-# start_pair NAME MODE [start-delay-hook]: fresh namespaces, both daemons
+# start_pair NAME MODE [CHANNEL]: fresh namespaces, both daemons
+# (CONF_HOOK FW edits a config before the start)
 start_pair() {
 	new_case "$1-$RANDOM"
 	pair_up || { fail "$1: namespaces"; return 1; }
-	ctd_conf fw1 "$2" udp on
-	ctd_conf fw2 "$2" udp on
+	ctd_conf fw1 "$2" "${3:-udp}" on
+	ctd_conf fw2 "$2" "${3:-udp}" on
 	[ -n "${CONF_HOOK:-}" ] && { $CONF_HOOK fw1; $CONF_HOOK fw2; }
 	if ! ctd_start fw1 || ! ctd_start fw2; then
 		fail "$1: daemons start" "$CTD_ERR"; topo_down; return 1
@@ -93,8 +94,12 @@ restart_killed() {	# restart_killed FW: after a SIGKILL, as keepalived's script 
 
 # ------------------------------------------------------------ 1. loss
 scenario_1() {
-	local N="loss" nct sent
-	start_pair loss ftfw || return
+	local ch
+	for ch in ${LOSS_CHANNELS:-udp mcast}; do loss_case "$ch"; done
+}
+loss_case() {
+	local N="loss[$1]" nct sent ch=$1
+	start_pair loss ftfw "$ch" || return
 	lossy 30
 	inject -n 10000 -e 500
 	nct=$(k_total fw1)	# 10,000 plus the 500 ftp masters
@@ -125,7 +130,7 @@ scenario_1() {
 	topo_down
 
 	# NOTRACK under the same loss: measured, not asserted
-	start_pair loss-notrack notrack || return
+	start_pair loss-notrack notrack "$ch" || return
 	lossy 30
 	inject -n 10000 -e 500
 	nct=$(k_total fw1)
