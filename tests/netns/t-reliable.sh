@@ -87,6 +87,15 @@ dropped() { nsx "$1" nft list table inet ctdloss 2>/dev/null | sed -n -E 's/.*pa
 rsq_len() { ctd "$1" -s rsqueue 2>/dev/null | sed -n -E '1s/.*len=([0-9]+).*/\1/p'; }
 rsq_sample() { local l; l=$(rsq_len fw1); [ "${l:-0}" -gt "$RSQ_MAX" ] && RSQ_MAX=$l; return 0; }
 
+# settled FW: its external cache size has not changed for 1 s (polled)
+SETTLE_V=-1 SETTLE_T=0
+settled() {
+	local v now
+	v=$(cache_active "$1" external) now=$(date +%s%N)
+	if [ "$v" != "$SETTLE_V" ]; then SETTLE_V=$v SETTLE_T=$now; return 1; fi
+	[ $((now - SETTLE_T)) -ge 1000000000 ]
+}
+
 restart_killed() {	# restart_killed FW: after a SIGKILL, as keepalived's script would
 	rm -f "$T/$1.lock"
 	ctd_start "$1"
@@ -101,6 +110,8 @@ loss_case() {
 	local N="loss[$1]" nct sent ch=$1
 	start_pair loss ftfw "$ch" || return
 	lossy 30
+	local t0 t1
+	t0=$(date +%s%N)
 	inject -n 10000 -e 500
 	nct=$(k_total fw1)	# 10,000 plus the 500 ftp masters
 	WHY=""
@@ -108,6 +119,8 @@ loss_case() {
 	if ! wait_until 60 eval "rsq_sample; ext_active_ge fw2 $nct"; then
 		WHY="fw2 external cache has $(cache_active fw2 external) of $nct after 60 s"
 	fi
+	t1=$(date +%s%N)
+	note "$N: fw2 held all $nct conntracks $(( (t1 - t0) / 1000000 )) ms after the burst began"
 	check "$N: 30% loss both ways: fw2's external cache holds all $nct conntracks of fw1's kernel" \
 		eval '[ -z "$WHY" ] && [ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
 	wait_until 30 exp_is fw2 500
@@ -134,8 +147,8 @@ loss_case() {
 	lossy 30
 	inject -n 10000 -e 500
 	nct=$(k_total fw1)
-	wait_until 10 eval "ext_active_ge fw2 $nct"
-	sleep 1	# nothing more will come (no retransmission): settle
+	# no retransmission: wait until the count stops moving for a second
+	wait_until 10 eval "ext_active_ge fw2 $nct || settled fw2"
 	note "$N: NOTRACK with 30% loss: fw2 holds $(ext_count fw2) of $nct conntracks, $(ext_exp_count fw2) of 500 expectations"
 	topo_down
 }
