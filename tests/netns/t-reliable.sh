@@ -135,8 +135,10 @@ loss_case() {
 	note "$N: nft dropped $drop2 datagrams into fw2 and $drop1 into fw1; fw1 sent $sent, fw2 received $(net_field fw2 "Pckts recv"), fw2 lost $lost; fw1 rsqueue peaked at $RSQ_MAX"
 	# fw2 saw gaps (lost > 0) and still holds every entry: what it lost
 	# came again from fw1's resend queue (NACK or ALIVE/ACK timeout)
-	WHY="fw1's resend queue peaked at ${RSQ_MAX} entries during the burst"
-	check "$N: fw1 kept sent objects in its resend queue for retransmission" test "$RSQ_MAX" -gt 0
+	# (the queue's peak is sampled, so only printed: a poll may miss it)
+	WHY="fw2 lost ${lost:-?} seqs; nft dropped ${drop2:-?} datagrams into fw2"
+	check "$N: fw1 retransmitted: fw2 missed datagrams (nft drops, seq gaps) yet holds every entry" \
+		eval '[ "${drop2:-0}" -gt 0 ] && [ "${lost:-0}" -gt 0 ] && [ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
 	WHY="fw1 -s rsqueue: $(ctd fw1 -s rsqueue 2>&1 | head -n1)"
 	check "$N: fw1's resend queue is emptied by fw2's ACKs once everything arrived" \
 		wait_until 20 eval '! ctd fw1 -s rsqueue 2>/dev/null | grep -q "^object"'
