@@ -27,6 +27,7 @@ fi
 [ -x "$CTD_BIN" ] || { echo "demo.sh: no daemon at $CTD_BIN" >&2; exit 1; }
 
 . "$top/tests/netns/lib.sh"
+# shellcheck disable=SC2034 # read by lib.sh
 CTD_FW1=$CTD_BIN CTD_FW2=$CTD_BIN
 lib_init
 trap 'echo; echo "interrupted, cleaning up"; exit 130' INT

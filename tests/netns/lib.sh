@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared topology and helpers for the real-kernel scenarios (bash only).
 #
 #   client ==(LAN A, bridge in client ns)== fw1, fw2 ==(LAN B, bridge in

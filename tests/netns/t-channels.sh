@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Two dedicated sync links (spec sync-protocol 9.5): when the current link
 # goes down the daemons switch to the other one, log it, and sync goes on;
 # a TCP channel reconnects after its link comes back.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Control-socket interoperability and robustness:
 #  * Debian's client against our daemon, our client against Debian's daemon:
 #    same answers (counter values masked) and exit codes as Debian/Debian;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Failover of an FTP session with a pending expectation (issue "Sync core").
 #
 # FTP control through fw1 in passive mode; the expectation must be in fw1's

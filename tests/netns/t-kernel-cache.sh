@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Kernel side (issue "Kernel side"): the internal cache against the kernel.
 #
 # Debian's conntrackd runs in namespace fw1, ours in fw2 (override with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Daemon lifecycle (issue "Operations" item 1): -d, lock file, -k, SIGTERM,
 # console mode + SIGINT, log line format, crash recovery (stale lock and
 # socket), keepalived's "backup" branch against a crashed daemon.

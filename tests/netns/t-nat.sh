@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # An established, source-NATed TCP connection survives the failover: fw1
 # and fw2 both SNAT the client LAN to the floating address VIP_B; the server
 # answers to VIP_B, which moves to fw2, so fw2 can only un-NAT the replies

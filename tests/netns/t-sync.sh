@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2046,SC2010 # globals read by lib.sh; lists split on purpose
 # Sync core beyond the failover: two firewalls joined by the sync link only,
 # conntracks created on fw1 with ctnetlink (bench/inject.c) or conntrack(8).
 #
