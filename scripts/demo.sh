@@ -53,8 +53,12 @@ act() {
 	ftp_session_open s1 || return 1
 	port=$FTP_PORT
 	echo "    server announced data port $port; fw1's FTP helper now expects that connection"
-	wait_until 5 ctd_has fw1 "dport=$port " -i expect
-	[ "$exp" = on ] && wait_until 5 ctd_has fw2 "dport=$port " -e expect
+	if [ "$exp" = on ]; then
+		wait_until 5 ctd_has fw1 "dport=$port " -i expect
+		wait_until 5 ctd_has fw2 "dport=$port " -e expect
+	else
+		echo "    (without ExpectationSync the daemons neither cache nor send expectations)"
+	fi
 	say "fw1: conntrackd -i expect (internal cache: what fw1's kernel has)"
 	run fw1 "$(ctd_bin_for fw1)" -C "$T/fw1.conf" -i expect
 	say "fw2: conntrackd -e expect (external cache: what fw2 received from fw1)"
