@@ -13,14 +13,16 @@
 #                     interop runs debian->ours and ours->debian)
 #   CASES             "mode:channel[:script] ..." (default: NOTRACK and FT-FW
 #                     over mcast, udp, tcp, ALARM/mcast, and FT-FW/mcast with keepalived's
-#                     notify script doing the transition: -c, -f, -R, -B)
+#                     notify script doing the transition: -c, -f, -R, -B,
+#                     and FT-FW/mcast with active-mode FTP (PORT: the server
+#                     opens the data connection back to the client))
 #   NEGATIVE          1 (default) runs the ExpectationSync-off control per pair
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-failover
 lib_init
 
-: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp alarm:mcast ftfw:mcast:script}"
+: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp alarm:mcast ftfw:mcast:script ftfw:mcast:explicit:port}"
 : "${NEGATIVE:=1}"
 if [ -n "${CTD_FW1_SET:-}" ] || [ -n "$(printenv CTD_FW1)$(printenv CTD_FW2)" ]; then
 	PAIRS="$CTD_FW1:$CTD_FW2"
@@ -28,12 +30,12 @@ else
 	PAIRS="ours:ours debian:ours ours:debian"
 fi
 
-# run_case FW1KIND FW2KIND MODE CHANNEL EXPECT(on|off) [explicit|script]
+# run_case FW1KIND FW2KIND MODE CHANNEL EXPECT(on|off) [explicit|script [pasv|port]]
 run_case() {
-	local k1=$1 k2=$2 mode=$3 chan=$4 exp=$5 how=${6:-explicit} port out
-	local name="failover[$k1->$k2 $mode/$chan expect=$exp${6:+ $6}]"
+	local k1=$1 k2=$2 mode=$3 chan=$4 exp=$5 how=${6:-explicit} ftpmode=${7:-pasv} port out
+	local name="failover[$k1->$k2 $mode/$chan expect=$exp${6:+ $6}${7:+ $7}]"
 	CTD_FW1=$k1 CTD_FW2=$k2
-	new_case "$k1-$k2-$mode-$chan-$exp-$how"
+	new_case "$k1-$k2-$mode-$chan-$exp-$how-$ftpmode"
 	if ! topo_up; then fail "$name: topology" "see stderr"; topo_down; return; fi
 	ftp_server_start || { fail "$name: ftp server" "did not start"; topo_down; return; }
 	ctd_conf fw1 "$mode" "$chan" "$exp"
@@ -42,7 +44,7 @@ run_case() {
 		fail "$name: daemons start" "$CTD_ERR"
 		topo_down; return
 	fi
-	if ! ftp_session_open s1; then
+	if ! ftp_session_open s1 "$ftpmode"; then
 		fail "$name: FTP control session through fw1" "no PASV reply"
 		topo_down; return
 	fi
@@ -100,8 +102,8 @@ run_case() {
 for pair in $PAIRS; do
 	k1=${pair%%:*} k2=${pair#*:}
 	for c in $CASES; do
-		IFS=: read -r mode chan how <<<"$c"
-		run_case "$k1" "$k2" "$mode" "$chan" on $how
+		IFS=: read -r mode chan how ftpmode <<<"$c"
+		run_case "$k1" "$k2" "$mode" "$chan" on $how $ftpmode
 	done
 	[ "$NEGATIVE" = 1 ] && run_case "$k1" "$k2" notrack mcast off
 	# 1.4.7 with HashSize <= 8192 commits no expectations in -c and then
