@@ -72,4 +72,32 @@ burst_case "" 2097152
 # (SIGSTOP) for the whole burst: an overrun is certain, and the overrun
 # resync must still leave nothing behind
 burst_case ",overrun" 131072 stop
+
+# the table changes completely while fw1's daemon is stopped: its overrun
+# resync must also find what disappeared, and fw2 must forget it
+churn_case() {
+	local N="burst[churn]" p
+	new_case churn
+	pair_up || { fail "$N: namespaces"; return; }
+	ctd_conf fw1 ftfw udp on
+	ctd_conf fw2 ftfw udp on
+	sed -i -e "s/NetlinkBufferSize .*/NetlinkBufferSize 131072/" \
+	    -e "s/NetlinkBufferSizeMaxGrowth .*/NetlinkBufferSizeMaxGrowth 131072/" "$T/fw1.conf"
+	if ! ctd_start fw1 || ! ctd_start fw2; then fail "$N: daemons start" "$CTD_ERR"; topo_down; return; fi
+	nsx fw1 "$INJ" create -n 5000 -p tcp -s 100.64.0.1 -d $DST -b 500 >/dev/null 2>&1
+	wait_until 20 ext_ge 5000
+	for p in $(ctd_pids fw1); do kill -STOP "$p"; done
+	nsx fw1 "$INJ" flush >/dev/null 2>&1
+	nsx fw1 "$INJ" create -n 5000 -o 20000 -p tcp -s 100.64.0.1 -d $DST -b 500 >/dev/null 2>&1
+	for p in $(ctd_pids fw1); do kill -CONT "$p"; done
+	k=$(nsx fw1 conntrack -L 2>/dev/null | tuples)
+	wait_until 30 eval '[ "$(ctd fw2 -e 2>/dev/null | tuples)" = "$k" ]'
+	e=$(ctd fw2 -e 2>/dev/null | tuples)
+	WHY="fw1 kernel $(printf '%s' "$k" | grep -c .), fw2 -e $(printf '%s' "$e" | grep -c .); overruns $(runtime_field fw1 'netlink overrun'); first differences: $(diff <(printf '%s\n' "$k") <(printf '%s\n' "$e") | grep '^[<>]' | head -n3 | tr '\n' '|')"
+	check "$N: 5000 replaced while fw1 was stopped: fw2 -e equals fw1's new kernel table (old ones gone)" \
+		eval '[ "$(printf "%s" "$k" | grep -c .)" -eq 5000 ] && [ "$k" = "$e" ]'
+	note "$N: fw1 netlink overrun $(runtime_field fw1 'netlink overrun'), resync with kernel table $(runtime_field fw1 'resync with kernel table')"
+	topo_down
+}
+churn_case
 finish
