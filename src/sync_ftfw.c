@@ -204,6 +204,18 @@ static enum rx_result digest(struct sync *s, const struct wire_hdr *h)
 	return RX_BAD;
 }
 
+/* Until the peer's HELLO_BACK reaches us, each message we send carries
+ * HELLO, and a 1.4.7 receiver skips gap detection for those: its ACKs then
+ * cover seqs it never got and we release them. Send the table once more
+ * when the handshake completes (once per daemon life; without HELLO now,
+ * so the peer NACKs whatever it misses). */
+static void hello_done_bulk(struct sync *s)
+{
+	if ((s->int_ct && cache_stats(s->int_ct)->active) ||
+	    (s->int_exp && cache_stats(s->int_exp)->active))
+		sync_bulk(s);
+}
+
 /* A message after a gap: applied, then ACK what came before the gap and
  * NACK the gap (§6.4 AFTER). */
 static enum rx_result rx_gap(struct sync *s, struct peer *p, const struct wire_hdr *h)
@@ -230,8 +242,10 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 	bool requeue = false;
 	enum rx_result r;
 
-	if ((h->flags & WF_HELLO_BACK) && s->hello == HELLO_SAY)
+	if ((h->flags & WF_HELLO_BACK) && s->hello == HELLO_SAY) {
 		s->hello = HELLO_DONE;
+		hello_done_bulk(s);
+	}
 	if (h->flags & WF_HELLO) {
 		s->say_hello_back = true;
 		if (p->ack_pending && seq_before(h->seq, p->ack_from)) {
