@@ -9,14 +9,15 @@
 #  3. large tables: 200,000 conntracks via -B and via -n;
 #  4. peer restart: fw2, then fw1, SIGKILLed mid-burst and restarted;
 #  5. -B and -n checked by set equality of the tuples on both sides;
-#  6. link failover between two channels (Default on sync0).
+#  6. link failover between two channels (Default on sync0);
+#  7. scenario 1 (UDP) with Debian's conntrackd 1.4.7 receiving on fw2.
 # SCENARIOS="1 2 3 4 5 6" picks some.  Entries come from bench/inject.c.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-reliable
 lib_init
-: "${SCENARIOS:=1 2 3 4 5 6}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
-CTD_FW1=ours CTD_FW2=ours
+: "${SCENARIOS:=1 2 3 4 5 6 7}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
+CTD_FW1=${REL_FW1:-ours} CTD_FW2=${REL_FW2:-ours}	# REL_FW*: exploration only
 
 INJ=$T_BASE/inject
 if ! cc -O2 -o "$INJ" "$TOP_DIR/bench/inject.c" $(pkg-config --cflags --libs libnetfilter_conntrack libmnl) 2>"$T_BASE/inject.err"; then
@@ -107,7 +108,7 @@ scenario_1() {
 	for ch in ${LOSS_CHANNELS:-udp mcast}; do loss_case "$ch"; done
 }
 loss_case() {
-	local N="loss[$1]" nct sent ch=$1
+	local N="loss[$1${LOSS_TAG:+ $LOSS_TAG}]" nct sent ch=$1
 	start_pair loss ftfw "$ch" || return
 	lossy 30
 	local t0 t1
@@ -206,6 +207,8 @@ scenario_3() {
 	wait_until 60 eval "ext_active_ge fw2 $n"
 	note "$N: events: fw2 external holds $(cache_active fw2 external) of $n"
 	same_set "$N: fw1 -i equals its kernel ($n)" "int_ct fw1" "k_ct fw1"
+	# LARGE_LOSS=P: -B and -n below run with P% loss both ways
+	[ "${LARGE_LOSS:-0}" -gt 0 ] && lossy "$LARGE_LOSS"
 
 	ctd fw2 -f external >/dev/null 2>&1
 	WHY="fw2 external cache still has $(cache_active fw2 external)"
@@ -354,6 +357,15 @@ scenario_6() {
 	wait_until 10 eval '[ "$(ext_exp fw2)" = "$(k_exp fw1)" ]'
 	same_set "$N: ... expectations too" "ext_exp fw2" "k_exp fw1"
 	topo_down
+}
+
+# ------------------------------- 7. loss, our sender, Debian's receiver
+# 1.4.7's receiver ACKs seqs it never got while our messages still carry
+# HELLO; our sender re-sends its table when the handshake completes.
+scenario_7() {
+	if [ ! -x "$CTD_DEBIAN" ]; then skip "loss[udp ours->debian]" "$CTD_DEBIAN missing"; return; fi
+	CTD_FW2=debian LOSS_TAG="ours->debian" loss_case udp
+	CTD_FW2=${REL_FW2:-ours}
 }
 
 for s in $SCENARIOS; do
