@@ -19,7 +19,6 @@
 #include "ctd.h"
 #include "log.h"
 #include "nl.h"
-#include "nl_parse.h"
 #include "objconv.h"
 
 #ifndef SOL_NETLINK
@@ -94,7 +93,7 @@ static enum nl_origin origin(const struct ctd *d, uint32_t pid)
 	return NL_ORIGIN_OTHER;
 }
 
-/* ---- parsing (pure; nl_parse.h) ---- */
+/* ---- parsing (pure; see nl_parse_event in nl.h) ---- */
 
 /*
  * Attribute shape check before libnetfilter_conntrack sees a message: the
@@ -207,7 +206,7 @@ static bool attrs_ok(const uint8_t *p, size_t len, const struct aset *set, int d
 /* `avail`: bytes from nlh to the end of the read. The library walks the
  * top-level attributes up to the *aligned* message end, so must we; a
  * last message without its padding would make it read past the buffer. */
-static bool msg_ok(const struct nlmsghdr *nlh, size_t avail, const struct aset *set)
+static bool msg_ok_set(const struct nlmsghdr *nlh, size_t avail, const struct aset *set)
 {
 	size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
 	size_t end = ((size_t)nlh->nlmsg_len + 3) & ~(size_t)3;
@@ -219,13 +218,17 @@ static bool msg_ok(const struct nlmsghdr *nlh, size_t avail, const struct aset *
 	return attrs_ok((const uint8_t *)nlh + hdr, end - hdr, set, 0);
 }
 
+bool nl_msg_ok(const struct nlmsghdr *nlh, size_t avail, bool exp)
+{
+	return msg_ok_set(nlh, avail, exp ? &a_exp : &a_ct);
+}
 
 static void parse_ct(const struct nlmsghdr *nlh, size_t avail, enum nl_event ev,
 		     nl_ct_fn fn, void *arg, struct nl_parse_stats *st)
 {
 	struct ct ct;
 
-	if (!msg_ok(nlh, avail, &a_ct) || ct_from_nlmsg(&ct, nlh) != 0) {
+	if (!nl_msg_ok(nlh, avail, false) || ct_from_nlmsg(&ct, nlh) != 0) {
 		st->failed++;
 		return;
 	}
@@ -240,7 +243,7 @@ static void parse_exp(const struct nlmsghdr *nlh, size_t avail, enum nl_event ev
 {
 	struct exp e;
 
-	if (!msg_ok(nlh, avail, &a_exp) || exp_from_nlmsg(&e, nlh) != 0) {
+	if (!nl_msg_ok(nlh, avail, true) || exp_from_nlmsg(&e, nlh) != 0) {
 		st->failed++;
 		return;
 	}

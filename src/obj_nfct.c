@@ -13,6 +13,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "objconv.h"
+#include "nl.h"
 
 #ifndef IP_CT_TCP_FLAG_BE_LIBERAL
 #define IP_CT_TCP_FLAG_BE_LIBERAL 0x08
@@ -182,7 +183,8 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 			llen = CT_LABELS_MAX;
 	}
 	r = tuple_get(&ct->orig, n, &ORIG);
-	if (ct->orig.l3 != AF_INET && ct->orig.l3 != AF_INET6)
+	/* Without addresses there is nothing to cache, sync or commit. */
+	if ((ct->orig.l3 != AF_INET && ct->orig.l3 != AF_INET6) || !(r & 1))
 		return -1;
 	if (r & 1)
 		ct->have |= CT_H_ORIG;
@@ -672,9 +674,13 @@ struct nf_expect *exp_to_nfexp(const struct exp *e)
 
 int ct_from_nlmsg(struct ct *ct, const struct nlmsghdr *nlh)
 {
-	struct nf_conntrack *n = nfct_new();
+	struct nf_conntrack *n;
 	int r = -1;
 
+	/* Dumps and flushes come here without the event path's check. */
+	if (!nl_msg_ok(nlh, NLMSG_ALIGN(nlh->nlmsg_len), false))
+		return -1;
+	n = nfct_new();
 	if (n && nfct_nlmsg_parse(nlh, n) >= 0 && ct_from_nfct(ct, n) == 0)
 		r = 0;
 	if (n)
@@ -684,9 +690,12 @@ int ct_from_nlmsg(struct ct *ct, const struct nlmsghdr *nlh)
 
 int exp_from_nlmsg(struct exp *e, const struct nlmsghdr *nlh)
 {
-	struct nf_expect *n = nfexp_new();
+	struct nf_expect *n;
 	int r = -1;
 
+	if (!nl_msg_ok(nlh, NLMSG_ALIGN(nlh->nlmsg_len), true))
+		return -1;
+	n = nfexp_new();
 	if (n && nfexp_nlmsg_parse(nlh, n) >= 0 && exp_from_nfexp(e, n) == 0)
 		r = 0;
 	if (n)

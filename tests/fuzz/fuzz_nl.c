@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nl_parse.h"
+#include "nl.h"
 #include "objconv.h"
 #include "wire.h"
 
