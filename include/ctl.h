@@ -41,6 +41,16 @@ void ctl_client_printf(struct ctl_client *c, const char *fmt, ...)
 /* The reply is complete: close once everything was written. */
 void ctl_client_finish(struct ctl_client *c);
 
+/*
+ * A refused request (e.g. a flush while a commit runs) is answered with a
+ * reply that starts with a NUL byte, then the reason and a newline.
+ * conntrackd 1.4.x's client prints replies as C strings, so it shows
+ * nothing, as before; ours prints the reason on stderr and exits with
+ * CTL_EXIT_REFUSED (not 1, which keepalived scripts read as "daemon down").
+ */
+#define CTL_EXIT_REFUSED 2
+void ctl_client_refuse(struct ctl_client *c, const char *reason);
+
 /* Client role: send one request to the daemon and copy the reply to stdout.
  * Returns 0, or 1 if the daemon could not be reached (message logged). */
 int  ctl_request(const char *path, int req);

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctd.h"
 #include "ctl_priv.h"
@@ -27,10 +28,49 @@ static void reply_stats(struct ctl_client *c, int req)
 	free(text);
 }
 
+void ctl_client_refuse(struct ctl_client *c, const char *reason)
+{
+	ctl_buf_append(c, "", 1);
+	ctl_buf_append(c, reason, strlen(reason));
+	ctl_buf_append(c, "\n", 1);
+}
+
+/* Why the sync engine will ignore this request, or NULL. The engine logs
+ * the same reason in 1.4.x's words; the client gets it too. */
+static const char *sync_refusal(const struct ctd *d, int req)
+{
+	bool commit = sync_commit_running(d);
+
+	switch (req) {
+	case CTL_CT_COMMIT:
+	case CTL_EXP_COMMIT:
+	case CTL_ALL_COMMIT:
+		return commit ? "commit already in progress, skipping" : NULL;
+	case CTL_CT_FLUSH_CACHE:
+	case CTL_CT_FLUSH_EXT_CACHE:
+	case CTL_ALL_FLUSH_CACHE:
+		return commit ? "ignoring flush command, commit still in progress" : NULL;
+	case CTL_SEND_BULK:
+	case CTL_REQUEST_DUMP:
+		return d->conf->mode == SYNC_MODE_ALARM ?
+		       "bulk send and resync requests do nothing in ALARM mode" : NULL;
+	case CTL_CT_RESYNC_MASTER:
+	case CTL_ALL_RESYNC_MASTER:
+		return d->conf->disable_internal_cache ?
+		       "resync is unsupported in this mode" : NULL;
+	default:
+		return NULL;
+	}
+}
+
 static void dispatch_sync(struct ctl_client *c, int req)
 {
 	struct ctd *d = c->srv->d;
 	bool xs = d->conf->expectation_sync;
+	const char *why = sync_refusal(d, req);
+
+	if (why)
+		ctl_client_refuse(c, why);
 
 	switch (req) {
 	case CTL_CT_FLUSH_MASTER:   sync_flush_kernel(d, true, false); break;
