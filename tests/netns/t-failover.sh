@@ -12,7 +12,7 @@
 #   CTD_FW1, CTD_FW2  ours|debian|/path  (if both unset: ours->ours, then the
 #                     interop runs debian->ours and ours->debian)
 #   CASES             "mode:channel[:script] ..." (default: NOTRACK and FT-FW
-#                     over mcast, udp, tcp, ALARM/mcast, and FT-FW/mcast with keepalived's
+#                     over mcast, udp, tcp, ALARM over mcast, udp, tcp, and FT-FW/mcast with keepalived's
 #                     notify script doing the transition: -c, -f, -R, -B,
 #                     and FT-FW/mcast with active-mode FTP (PORT: the server
 #                     opens the data connection back to the client))
@@ -22,7 +22,7 @@ set -u
 need_root t-failover
 lib_init
 
-: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp alarm:mcast ftfw:mcast:script ftfw:mcast:explicit:port}"
+: "${CASES:=notrack:mcast notrack:udp notrack:tcp ftfw:mcast ftfw:udp ftfw:tcp alarm:mcast alarm:udp alarm:tcp ftfw:mcast:script ftfw:mcast:explicit:port}"
 : "${NEGATIVE:=1}"
 if [ -n "${CTD_FW1_SET:-}" ] || [ -n "$(printenv CTD_FW1)$(printenv CTD_FW2)" ]; then
 	PAIRS="$CTD_FW1:$CTD_FW2"
@@ -103,6 +103,13 @@ for pair in $PAIRS; do
 	k1=${pair%%:*} k2=${pair#*:}
 	for c in $CASES; do
 		IFS=: read -r mode chan how ftpmode <<<"$c"
+		# 1.4.7 as an ALARM sender over TCP holds its first messages in
+		# the error queue until its next refresh (up to RefreshTime):
+		# the reference pair debian->debian fails this scenario too.
+		if [ "$mode:$chan" = alarm:tcp ] && [ "$k1" = debian ]; then
+			skip "failover[$k1->$k2 alarm/tcp]" "1.4.7 ALARM sender over TCP sends nothing until its next refresh (debian->debian fails the same way)"
+			continue
+		fi
 		run_case "$k1" "$k2" "$mode" "$chan" on $how $ftpmode
 	done
 	[ "$NEGATIVE" = 1 ] && run_case "$k1" "$k2" notrack mcast off
