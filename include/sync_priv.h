@@ -100,6 +100,10 @@ struct sync {
 	bool          resync_active[2];     /* overrun/poll dump running (ct, exp) */
 	bool          bulk_direct;          /* -B with DisableInternalCache */
 	uint64_t      traffic_bytes, traffic_pkts;
+
+	/* HashLimit refusals of received entries: logged once a minute */
+	uint64_t      full_log_ms;          /* 0: none logged yet */
+	uint64_t      full_unlogged;        /* refusals since that line */
 };
 
 /* sync.c */

@@ -105,9 +105,40 @@ static void ext_del(struct cache *c, const void *obj)
 	}
 }
 
+/*
+ * A full external cache refuses every new entry the peer sends: say so at
+ * the first refusal, then at most once a minute with the count, so a burst
+ * cannot flood the log (-s cache keeps the exact figure).
+ */
+#define FULL_LOG_PERIOD_MS 60000
+
+static void ext_full(struct sync *s, const struct cache *c, uint64_t before)
+{
+	uint64_t now, n = cache_stats(c)->add_enospc - before;
+
+	if (n == 0)
+		return;
+	s->full_unlogged += n;
+	now = ev_now_ms();
+	if (s->full_log_ms != 0 && now - s->full_log_ms < FULL_LOG_PERIOD_MS)
+		return;
+	if (s->full_log_ms == 0)
+		log_warn("external cache full (HashLimit %u): entries received "
+			 "from the peer are dropped (counted in -s cache)",
+			 s->d->conf->hashlimit);
+	else
+		log_warn("external cache full (HashLimit %u): %llu received "
+			 "entries dropped in the last %u s",
+			 s->d->conf->hashlimit, (unsigned long long)s->full_unlogged,
+			 (unsigned)((now - s->full_log_ms) / 1000));
+	s->full_log_ms = now ? now : 1;
+	s->full_unlogged = 0;
+}
+
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 {
 	struct cache_obj *o;
+	uint64_t full = cache_stats(s->ext_ct)->add_enospc;
 
 	if (s->d->conf->disable_external_cache) {
 		if (s->inject_kb)
@@ -125,11 +156,16 @@ void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 		ext_del(s->ext_ct, ct);
 		return;
 	}
+	if (o == NULL)
+		ext_full(s, s->ext_ct, full);
 	ext_refreshed(s, o);
 }
 
 void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 {
+	struct cache_obj *o;
+	uint64_t full;
+
 	if (s->d->conf->disable_external_cache) {
 		if (s->inject_kb)
 			inject_exp(s, type, e);
@@ -140,7 +176,11 @@ void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 		return;
 	}
 	/* NEW and UPDATE both replace the whole expectation (§10.2). */
-	ext_refreshed(s, cache_add(s->ext_exp, e));
+	full = cache_stats(s->ext_exp)->add_enospc;
+	o = cache_add(s->ext_exp, e);
+	if (o == NULL)
+		ext_full(s, s->ext_exp, full);
+	ext_refreshed(s, o);
 }
 
 static const char *malformed_cause(const struct wire_rx_stats *a,
