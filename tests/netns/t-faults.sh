@@ -116,6 +116,8 @@ scenario_1() {
 	check "$N: fw2's kernel holds at most nf_conntrack_max ($max) entries" test "${p:-99999}" -le $max
 	WHY="fw2 -s runtime does not answer"
 	check "$N: fw2's daemon stays up" ctd_alive fw2
+	same_set "$N: the refused commit loses nothing: fw2 -e still equals fw1's kernel" \
+		"ext_ct fw2" "k_ct fw1"
 	inject -n 100 -o $n
 	WHY="fw2 external holds $(cache_active fw2 external) of $((n + 100))"
 	check "$N: fw2 keeps syncing (100 new conntracks arrive)" \
@@ -146,6 +148,9 @@ scenario_2() {
 	lines=$(ext_ct fw2 | wc -l)
 	WHY="fw2 -e lists $lines"
 	check "$N: fw2 -e lists at most 1000 entries ($lines)" test "$lines" -le 1000 -a "$lines" -gt 0
+	WHY="$(comm -23 <(ext_ct fw2) <(k_ct fw1) | head -n3 | tr '\n' '|')"
+	check "$N: every entry fw2 kept is one of fw1's kernel (none corrupted)" \
+		eval '[ -z "$(comm -23 <(ext_ct fw2) <(k_ct fw1))" ]'
 	topo_down
 }
 
