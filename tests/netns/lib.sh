@@ -460,6 +460,20 @@ ftp_session_open() {
 		return 1
 	fi
 	FTP_PORT=$(cat "$T/ftp-$tag.port")
+	# The 227 reply must be acknowledged before a failover: a segment the
+	# server retransmits after the gateway moved would pass fw2's own FTP
+	# helper, which would then create the expectation itself (and make a
+	# negative control pass by accident). Wait until nothing is in flight.
+	wait_until 5 ftp_ctl_quiet || vlog "ftp_session_open: control connection not quiet"
+}
+
+# Every FTP control connection has empty send queues on both ends.
+ftp_ctl_quiet() {
+	local q
+	q=$( { nsx server ss -Htn state established '( sport = :21 )';
+	       nsx "${FTP_CLI_NS:-client}" ss -Htn state established '( dport = :21 )'; } |
+	     awk '$2 != 0 { print }')
+	[ -z "$q" ]
 }
 
 # ftp_data_connect [TAG]: open the data connection and expect the listing.
