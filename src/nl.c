@@ -33,8 +33,9 @@
 
 #define NL_RBUFSZ           (64 * 1024)
 #define NL_REQ_BUFSZ        8192
-/* Without any buffer clause we start big: an overrun costs a full dump. */
-#define NL_DEFAULT_BUF      (16u * 1024 * 1024)
+/* Without NetlinkBufferSize we start big: an overrun costs a full dump,
+ * and a burst at the kernel's full create rate fills 16 MB. */
+#define NL_DEFAULT_BUF      (32u * 1024 * 1024)
 #define NL_DEFAULT_BUF_MAX  (64u * 1024 * 1024)
 /* Overrun resync delay: let the burst drain, then resync (bounded by
  * NetlinkOverrunResync). */
@@ -55,6 +56,7 @@ struct nl {
 	uint32_t bufmax;                /* growth ceiling, bytes */
 	bool warned_max;
 	uint64_t resync_ms;             /* duration of the last resync */
+	uint64_t resync_end;            /* ev_now_ms() when it ended, 0 = never */
 	struct ev_timer resync_t, poll_t;
 	char *rbuf;
 };
@@ -343,13 +345,17 @@ static void overrun(struct nl *nl, struct nlsock *s)
 			   rcvbuf_get(s->fd) : rcvbuf_get(s->fd) * 2);
 	}
 	if (c->nl_overrun_resync && !ev_timer_pending(&nl->resync_t)) {
-		/* Soon, but in a storm of overruns keep dumping from eating
-		 * the daemon: at least 4x the last resync's duration. */
+		/* A first overrun resyncs at once: waiting only delays the
+		 * peer. Overruns soon after a resync mean a storm: then keep
+		 * dumping from eating the daemon, at least 4x the last
+		 * resync's duration. */
 		uint64_t max = (uint64_t)c->nl_overrun_resync * 1000;
 		uint64_t ms = nl->resync_ms * 4;
 
 		if (ms < NL_OVERRUN_DELAY_MS)
 			ms = NL_OVERRUN_DELAY_MS;
+		if (nl->resync_end == 0 || ev_now_ms() - nl->resync_end > ms)
+			ms = 0;
 		ev_timer_add(nl->d->loop, &nl->resync_t, ms < max ? ms : max);
 	}
 }
@@ -432,7 +438,8 @@ void nl_resync_now(struct ctd *d)
 	resync(nl, false);
 	if (d->conf->expectation_sync)
 		resync(nl, true);
-	nl->resync_ms = ev_now_ms() - t0;
+	nl->resync_end = ev_now_ms();
+	nl->resync_ms = nl->resync_end - t0;
 }
 
 static void resync_fire(struct ev_timer *t, void *arg)
@@ -460,6 +467,11 @@ static void buffer_setup(struct nl *nl)
 		/* Nothing configured: big from the start (doc/notes/kernel.md). */
 		nl->st.bufsize = rcvbuf_set(nl->ct.fd, NL_DEFAULT_BUF);
 		nl->bufmax = NL_DEFAULT_BUF_MAX;
+	} else if (!c->nl_bufsize) {
+		/* Only the ceiling given: growing to it in steps would lose
+		 * events at every step (doc/notes/perf.md). */
+		nl->st.bufsize = rcvbuf_set(nl->ct.fd, c->nl_bufsize_max);
+		nl->bufmax = c->nl_bufsize_max;
 	} else {
 		log_notice("NetlinkBufferSize is either not set or is greater "
 			   "than NetlinkBufferSizeMaxGrowth. Using current "
