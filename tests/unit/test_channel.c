@@ -1249,6 +1249,11 @@ static void test_failover_deleted_link(void **state)
 	assert_int_equal(sh("ip link add vx0 type veth peer name vx1 && "
 			    "ip addr add 10.78.0.1/24 dev vx0 && ip link set vx0 up && "
 			    "ip link set vx1 up"), 0);
+	/* The veth carrier comes up asynchronously: a link without it at
+	 * start-up is (rightly) not chosen, so wait for it, 2 s at most. */
+	assert_int_equal(sh("for i in $(seq 100); do "
+			    "ip -o link show vx0 | grep -q 'state UP' && exit 0; "
+			    "sleep 0.02; done; exit 1"), 0);
 	side_init(&a, new_conf());
 	ch = add_chan(a.conf, CHAN_UDP, "vx0", 3802);
 	v4(&ch->addr, "10.78.0.1");
