@@ -191,7 +191,7 @@ scenario_3() {
 
 # ------------------------------------------------ 4. link flapping
 scenario_4() {
-	local N="link-flap" ip i during
+	local N="link-flap" ip i during lost
 	start_pair flap || return
 	inject -n 5000 -r 2500 &	# ~2 s: the five flaps land inside it
 	ip=$!
@@ -213,7 +213,14 @@ scenario_4() {
 	wait_until 30 eval '[ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
 	same_set "$N: sync link flapped 5 times during 5,000 conntracks: fw2 -e equals fw1's kernel (no -n)" \
 		"ext_ct fw2" "k_ct fw1"
-	note "$N: fw1 -s network: $(ctd fw1 -s network 2>/dev/null | tr -s '\n\t ' ' ' | cut -c1-200)"
+	lost=$(ctd fw2 -s network 2>/dev/null | awk '/Packets lost:/ { print $NF }')
+	WHY="fw2 -s network Packets lost: ${lost:-?}"
+	check "$N: the flaps cost datagrams (fw2 counts ${lost:-?} lost) that FT-FW made good" \
+		test "${lost:-0}" -gt 0
+	WHY="fw1 log: $(tail -n3 "$T/fw1.log" | tr '\n' '|')"
+	check "$N: fw1 logs the link loss (no dedicated links available!, $(grep -c 'no dedicated links available' "$T/fw1.log") times)" \
+		grep -q 'no dedicated links available' "$T/fw1.log"
+	note "$N: fw2 Packets lost $(ctd fw2 -s network 2>/dev/null | awk '/Packets lost:/ { print $NF }'); fw1 $(ctd fw1 -s queue 2>/dev/null | grep -i -E 'errorq|rsqueue' | tr -s '\n\t ' ' '); fw1 log: $(grep -c -i -E 'link|send|sendto' "$T/fw1.log") link/send lines"
 	topo_down
 }
 
