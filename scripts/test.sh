@@ -168,5 +168,31 @@ else
 	fi
 fi
 
+# ------------------------------------------------------------------ valgrind
+# memcheck over the unit tests that do not time real traffic (test_kernel
+# and test_channel run their kernel scenarios under ASan above instead).
+stage "valgrind (unit tests)"
+if [ "${SKIP_VALGRIND:-0}" = 1 ]; then
+	skip "valgrind" "SKIP_VALGRIND=1"
+elif [ ! -f build/tests/Makefile ]; then
+	fail "valgrind" "build/ not configured"
+else
+	VG_TIMEOUT=300 bash scripts/valgrind.sh build ${VG_TESTS:-test_conf test_wire test_obj \
+		test_cache test_ev test_nfct test_sync test_ctl test_auth} >"$tmp/vg.out" 2>&1
+	grep -E '^(PASS|FAIL|SKIP): ' "$tmp/vg.out"
+	tally "$tmp/vg.out" || fail "valgrind" "$(tail -n2 "$tmp/vg.out" | tr '\n' ' ')"
+fi
+
+# ------------------------------------------------------------------ bench
+# The benchmark's smoke run (small N): that it works, not how fast.
+stage "bench smoke"
+if [ "${SKIP_BENCH:-0}" = 1 ]; then
+	skip "bench smoke" "SKIP_BENCH=1"
+elif CTD_OURS="$top/build/src/conntrackd" timeout -k 10 300 bash bench/run.sh --smoke >"$tmp/bench.out" 2>&1; then
+	pass "bench smoke (bench/run.sh --smoke: $(grep -c . "$tmp/bench.out") lines of report)"
+else
+	fail "bench smoke" "bench/run.sh --smoke exit $?: $(tail -n3 "$tmp/bench.out" | tr '\n' ' ')"
+fi
+
 echo "$n_pass passed, $n_fail failed, $n_skip skipped"
 [ "$n_fail" -eq 0 ]
