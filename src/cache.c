@@ -36,6 +36,8 @@ struct cache {
 	uint32_t          per_slab, nslabs;
 	struct slab      *slabs;    /* newest first; only the newest has uncarved room */
 	struct cache_obj *freelist; /* linked through hnext */
+	uint32_t          iterating; /* nested cache_iterate*() calls running */
+	bool              step_open; /* a cache_iterate_step() walk is unfinished */
 };
 
 /* An exactly SLAB_SIZE-aligned mapping: map twice the size, trim both ends. */
@@ -268,6 +270,44 @@ const struct ct *cache_ct_view(const struct cache_obj *o, struct ct *tmp, void *
 	return tmp;
 }
 
+/*
+ * HashSize is only the initial size: past 2 entries per bucket the table
+ * doubles, rehashed at once (log2 times in a cache's life; ~10 ms at 200k).
+ * Doubling maps bucket b to b or b + old size, so a stepwise walk resumed
+ * after a growth skips nothing; growth still waits while one is unfinished
+ * (it could see an entry twice) or while a callback runs. Buckets stay
+ * below HashLimit, and at <= 8 bytes per entry (doc/notes/perf.md).
+ * Tables configured below CACHE_GROW_MIN buckets stay fixed: unit tests
+ * rely on exact bucket counts (see doc/notes/perf.md).
+ */
+#define CACHE_GROW_MIN 1024
+static void maybe_grow(struct cache *c)
+{
+	uint64_t nsize = (uint64_t)c->hashsize * 2;
+	struct cache_obj **nb;
+
+	if (c->st.hashed <= nsize || c->hashsize < CACHE_GROW_MIN || nsize > c->hashlimit || nsize > UINT32_MAX / 2 ||
+	    c->iterating != 0 || c->step_open)
+		return;
+	nb = calloc((size_t)nsize, sizeof(*nb));
+	if (nb == NULL)
+		return;         /* longer chains, nothing lost */
+	for (uint32_t b = 0; b < c->hashsize; b++) {
+		struct cache_obj *o, *next;
+
+		for (o = c->buckets[b]; o != NULL; o = next) {
+			uint32_t nbk = obj_hash(c, o + 1) % (uint32_t)nsize;
+
+			next = o->hnext;
+			o->hnext = nb[nbk];
+			nb[nbk] = o;
+		}
+	}
+	free(c->buckets);
+	c->buckets = nb;
+	c->hashsize = (uint32_t)nsize;
+}
+
 static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 {
 	size_t sz = sizeof(struct cache_obj) +
@@ -306,6 +346,7 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 	c->st.active++;
 	c->st.objects++;
 	c->st.add_ok++;
+	maybe_grow(c);
 	return o;
 nomem:
 	c->st.add_fail++;
@@ -405,37 +446,51 @@ static int iterate_bucket(struct cache *c, uint32_t b, bool all,
 	return 0;
 }
 
+static int iterate(struct cache *c, bool all, cache_iter_cb cb, void *arg)
+{
+	int r = 0;
+
+	c->iterating++;
+	for (uint32_t b = 0; b < c->hashsize && r == 0; b++)
+		r = iterate_bucket(c, b, all, cb, arg);
+	c->iterating--;
+	return r;
+}
+
 int cache_iterate(struct cache *c, cache_iter_cb cb, void *arg)
 {
-	for (uint32_t b = 0; b < c->hashsize; b++)
-		if (iterate_bucket(c, b, false, cb, arg))
-			return 1;
-	return 0;
+	return iterate(c, false, cb, arg);
 }
 
 int cache_iterate_all(struct cache *c, cache_iter_cb cb, void *arg)
 {
-	for (uint32_t b = 0; b < c->hashsize; b++)
-		if (iterate_bucket(c, b, true, cb, arg))
-			return 1;
-	return 0;
+	return iterate(c, true, cb, arg);
 }
 
 int cache_iterate_step(struct cache *c, uint32_t *pos, uint32_t nbuckets,
 		       cache_iter_cb cb, void *arg)
 {
 	uint32_t end;
+	int r = 0;
 
-	if (*pos >= c->hashsize)
+	if (*pos >= c->hashsize) {
+		c->step_open = false;
 		return 1;
+	}
+	c->iterating++;
 	end = c->hashsize - *pos > nbuckets ? *pos + nbuckets : c->hashsize;
 	for (; *pos < end; (*pos)++) {
 		if (iterate_bucket(c, *pos, false, cb, arg)) {
 			*pos = c->hashsize;
-			return 1;
+			r = 1;
+			break;
 		}
 	}
-	return *pos >= c->hashsize;
+	c->iterating--;
+	if (*pos >= c->hashsize)
+		r = 1;
+	c->step_open = r == 0;
+	return r;
 }
 
 static int flush_one(struct cache_obj *o, void *arg)
