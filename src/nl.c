@@ -360,36 +360,44 @@ static void overrun(struct nl *nl, struct nlsock *s)
 	}
 }
 
-static void readable(int fd, int events, void *arg)
+/* One batch of reads; returns true if the socket may hold more. */
+static bool read_events(struct nl *nl, struct nlsock *s)
 {
-	struct nlsock *s = arg;
-	struct nl *nl = s->nl;
 	unsigned limit = nl->d->conf->event_iteration_limit;
 
-	(void)events;
 	if (!limit)
 		limit = 100;
 	for (unsigned i = 0; i < limit; i++) {
-		ssize_t len = recv(fd, nl->rbuf, NL_RBUFSZ, MSG_DONTWAIT);
+		ssize_t len = recv(s->fd, nl->rbuf, NL_RBUFSZ, MSG_DONTWAIT);
 		struct nl_parse_stats ps = { 0, 0, 0 };
 
 		if (len < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
+				return false;
 			if (errno == ENOBUFS) {
 				overrun(nl, s);
 				continue;
 			}
 			nl->st.catch_failed++;
-			return;
+			return false;
 		}
 		nl_parse_event(nl->rbuf, (size_t)len, event_ct, event_exp, nl, &ps);
 		nl->st.events_received += ps.received;
 		nl->st.events_unknown += ps.unknown;
 		nl->st.catch_failed += ps.failed;
 	}
+	return true;
+}
+
+static void readable(int fd, int events, void *arg)
+{
+	struct nlsock *s = arg;
+
+	(void)fd;
+	(void)events;
+	read_events(s->nl, s);
 }
 
 static int sock_open(struct nl *nl, struct nlsock *s, unsigned groups, bool exp)
@@ -442,10 +450,36 @@ void nl_resync_now(struct ctd *d)
 	nl->resync_ms = nl->resync_end - t0;
 }
 
+/*
+ * Empty the event sockets before an overrun resync dumps: the kernel
+ * reports an overrun (ENOBUFS) only once until the receive queue has been
+ * emptied, so events lost while a dump runs on a still-full queue would go
+ * unnoticed and never be resynced. Bounded, so a storm cannot starve the
+ * resync; the dump that follows covers any overrun seen while draining.
+ */
+static void drain_events(struct nl *nl)
+{
+	uint64_t end = ev_now_ms() + NL_OVERRUN_DELAY_MS;
+	bool more;
+
+	do {
+		more = read_events(nl, &nl->ct);
+		if (nl->ex.s && read_events(nl, &nl->ex))
+			more = true;
+	} while (more && ev_now_ms() < end);
+}
+
 static void resync_fire(struct ev_timer *t, void *arg)
 {
-	(void)t;
-	nl_resync_now(arg);
+	struct ctd *d = arg;
+	struct nl *nl = d->nl;
+
+	if (nl) {
+		drain_events(nl);
+		if (ev_timer_pending(t))        /* armed by an overrun just now */
+			ev_timer_del(d->loop, t);
+	}
+	nl_resync_now(d);
 }
 
 static void poll_fire(struct ev_timer *t, void *arg)
