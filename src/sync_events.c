@@ -200,11 +200,52 @@ static void on_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 	}
 }
 
-/* Dumps: start-up and -R populate silently; an overrun/poll resync sends. */
+static bool ct_ext_unused(const struct ct *ct)
+{
+	const uint32_t ext = CT_H_MASTER | CT_H_MASTER_PORTS | CT_H_SEQADJ |
+		CT_H_LABELS | CT_H_SYNPROXY | CT_H_COUNTERS | CT_H_TIMESTAMP;
+
+	if (ct->ext == NULL)
+		return (ct->have & ext & ~CT_H_SYNPROXY) == 0;
+	if ((ct->have & ext) & ~CT_H_SYNPROXY)
+		return false;
+	return (ct->ext->synproxy[0] | ct->ext->synproxy[1] |
+		ct->ext->synproxy[2]) == 0;
+}
+
+/*
+ * A dumped conntrack the cache already holds in the same state: the peer
+ * was sent that state already, so an overrun resync need not queue it
+ * again (only the timeout moved). Entries with extensions are always
+ * resent: comparing those is not worth the risk.
+ */
+static bool ct_unchanged(const struct cache_obj *o, const struct ct *n)
+{
+	const struct ct *c = cobj_cct(o);
+	const uint32_t ignore = CT_H_TIMEOUT | CT_H_ID | CT_H_SYNPROXY;
+
+	if (o->state == OBJ_DEAD || !ct_ext_unused(c) || !ct_ext_unused(n))
+		return false;
+	if ((c->have & ~ignore) != (n->have & ~ignore))
+		return false;
+	if ((n->have & (CT_H_REPL | CT_H_REPL_SYNTH)) && !tuple_equal(&c->repl, &n->repl))
+		return false;
+	return c->status == n->status && c->mark == n->mark &&
+		c->secmark == n->secmark && c->tcp_state == n->tcp_state &&
+		c->wscale_orig == n->wscale_orig && c->wscale_repl == n->wscale_repl &&
+		c->sctp_state == n->sctp_state && c->sctp_vtag_orig == n->sctp_vtag_orig &&
+		c->sctp_vtag_repl == n->sctp_vtag_repl && c->dccp_state == n->dccp_state &&
+		c->dccp_role == n->dccp_role &&
+		strncmp(c->helper, n->helper, sizeof(c->helper)) == 0;
+}
+
+/* Dumps: start-up and -R populate silently; an overrun/poll resync sends
+ * what changed. */
 static void on_ct_dump(struct ctd *d, const struct ct *ct)
 {
 	struct sync *s = d->sync;
 	struct cache_obj *o;
+	bool send;
 
 	if (s == NULL)
 		return;
@@ -213,9 +254,18 @@ static void on_ct_dump(struct ctd *d, const struct ct *ct)
 			sync_send_direct(s, WT_CT_NEW, ct);
 		return;
 	}
-	o = int_update(s, s->int_ct, ct);
+	send = s->resync_active[0];
+	o = cache_find(s->int_ct, ct);
+	if (send && o != NULL && ct_unchanged(o, ct)) {
+		send = false;
+		o = cache_merge(s->int_ct, o, ct);
+	} else if (o != NULL && o->state != OBJ_DEAD) {
+		o = cache_merge(s->int_ct, o, ct);
+	} else {
+		o = fresh_at(s, s->int_ct, o, ct);
+	}
 	if (o != NULL)
-		seen(s, o, s->resync_active[0]);
+		seen(s, o, send);
 }
 
 static void on_exp_dump(struct ctd *d, const struct exp *e)
