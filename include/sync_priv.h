@@ -101,9 +101,10 @@ struct sync {
 	bool          bulk_direct;          /* -B with DisableInternalCache */
 	uint64_t      traffic_bytes, traffic_pkts;
 
-	/* HashLimit refusals of received entries: logged once a minute */
-	uint64_t      full_log_ms;          /* 0: none logged yet */
-	uint64_t      full_unlogged;        /* refusals since that line */
+	/* HashLimit refusals, [0] internal (local states), [1] external
+	 * (received): logged at the first one, then once a minute */
+	uint64_t      full_log_ms[2];       /* 0: none logged yet */
+	uint64_t      full_unlogged[2];     /* refusals since that line */
 };
 
 /* sync.c */
@@ -122,6 +123,9 @@ void sync_obj_dequeue(struct sync *s, struct cache_obj *o);  /* from any queue *
 void sync_send_direct(struct sync *s, uint8_t type, const void *obj);
 
 /* sync_rx.c */
+/* c refused entries since its add_enospc counter read `before`: log it,
+ * rate-limited (external: received entries; else local states). */
+void sync_note_full(struct sync *s, const struct cache *c, uint64_t before, bool external);
 size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 		 const void *from, size_t fromlen);
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct);

@@ -80,13 +80,19 @@ static void count_bypass(struct cache_stats *st, enum nl_event ev)
 static struct cache_obj *fresh_at(struct sync *s, struct cache *c,
 				  struct cache_obj *o, const void *obj)
 {
+	uint64_t before = cache_stats(c)->add_enospc;
+	struct cache_obj *n;
+
 	if (o != NULL && o->state != OBJ_DEAD)
 		return cache_replace(c, o, obj);
 	if (o != NULL) {
 		sync_obj_dequeue(s, o);
 		cache_del(c, o);
 	}
-	return cache_insert(c, obj);
+	n = cache_insert(c, obj);
+	if (n == NULL)
+		sync_note_full(s, c, before, false);
+	return n;
 }
 
 static struct cache_obj *int_fresh(struct sync *s, struct cache *c, const void *obj)

@@ -112,27 +112,32 @@ static void ext_del(struct cache *c, const void *obj)
  */
 #define FULL_LOG_PERIOD_MS 60000
 
-static void ext_full(struct sync *s, const struct cache *c, uint64_t before)
+void sync_note_full(struct sync *s, const struct cache *c, uint64_t before, bool external)
 {
+	static const char *const what[2] = {
+		"local states are neither cached nor synced",
+		"entries received from the peer are dropped",
+	};
 	uint64_t now, n = cache_stats(c)->add_enospc - before;
+	int i = external ? 1 : 0;
 
 	if (n == 0)
 		return;
-	s->full_unlogged += n;
+	s->full_unlogged[i] += n;
 	now = ev_now_ms();
-	if (s->full_log_ms != 0 && now - s->full_log_ms < FULL_LOG_PERIOD_MS)
+	if (s->full_log_ms[i] != 0 && now - s->full_log_ms[i] < FULL_LOG_PERIOD_MS)
 		return;
-	if (s->full_log_ms == 0)
-		log_warn("external cache full (HashLimit %u): entries received "
-			 "from the peer are dropped (counted in -s cache)",
-			 s->d->conf->hashlimit);
+	if (s->full_log_ms[i] == 0)
+		log_warn("%s cache full (HashLimit %u): %s (counted in -s cache)",
+			 external ? "external" : "internal", s->d->conf->hashlimit,
+			 what[i]);
 	else
-		log_warn("external cache full (HashLimit %u): %llu received "
-			 "entries dropped in the last %u s",
-			 s->d->conf->hashlimit, (unsigned long long)s->full_unlogged,
-			 (unsigned)((now - s->full_log_ms) / 1000));
-	s->full_log_ms = now ? now : 1;
-	s->full_unlogged = 0;
+		log_warn("%s cache full (HashLimit %u): %llu entries refused "
+			 "in the last %u s", external ? "external" : "internal",
+			 s->d->conf->hashlimit, (unsigned long long)s->full_unlogged[i],
+			 (unsigned)((now - s->full_log_ms[i]) / 1000));
+	s->full_log_ms[i] = now ? now : 1;
+	s->full_unlogged[i] = 0;
 }
 
 void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
@@ -157,7 +162,7 @@ void sync_apply_ct(struct sync *s, uint8_t type, const struct ct *ct)
 		return;
 	}
 	if (o == NULL)
-		ext_full(s, s->ext_ct, full);
+		sync_note_full(s, s->ext_ct, full, true);
 	ext_refreshed(s, o);
 }
 
@@ -179,7 +184,7 @@ void sync_apply_exp(struct sync *s, uint8_t type, const struct exp *e)
 	full = cache_stats(s->ext_exp)->add_enospc;
 	o = cache_add(s->ext_exp, e);
 	if (o == NULL)
-		ext_full(s, s->ext_exp, full);
+		sync_note_full(s, s->ext_exp, full, true);
 	ext_refreshed(s, o);
 }
 
