@@ -168,6 +168,20 @@ else
 	fi
 fi
 
+# ------------------------------------------------------------------ demo
+# The README's main job must stay green: it exits non-zero if the data
+# connection fails after the failover, or passes without expectation sync.
+stage "demo (scripts/demo.sh)"
+if [ "${SKIP_DEMO:-0}" = 1 ]; then
+	skip "demo" "SKIP_DEMO=1"
+elif [ "$(id -u)" != 0 ]; then
+	skip "demo" "need root"
+elif CTD_BIN="$top/build/src/conntrackd" timeout -k 10 300 bash scripts/demo.sh >"$tmp/demo.out" 2>&1; then
+	pass "demo: FTP expectation survives the failover; without expectation sync the data connection is dropped"
+else
+	fail "demo" "scripts/demo.sh exit $?: $(grep -E '^(FAIL|OK|demo)' "$tmp/demo.out" | tail -n3 | tr '\n' ' ')"
+fi
+
 # ------------------------------------------------------------------ valgrind
 # memcheck over the unit tests that do not time real traffic (test_kernel
 # and test_channel run their kernel scenarios under ASan above instead).
