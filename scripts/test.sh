@@ -112,6 +112,17 @@ if [ "${SKIP_NETNS:-0}" = 1 ]; then
 elif [ "$(id -u)" != 0 ]; then
 	skip "netns scenarios" "need root"
 else
+	# The scenarios run our daemon from the ASan+UBSan build when there is
+	# one, so the whole suite doubles as a sanitizer run; daemons started
+	# with -d have no stderr, hence report files (checked after the loop).
+	san_dir="$tmp/sanitizer-reports"
+	mkdir -p "$san_dir"
+	if [ "${NETNS_PLAIN:-0}" != 1 ] && [ -x build-asan/src/conntrackd ]; then
+		export CTD_OURS="$top/build-asan/src/conntrackd"
+		export ASAN_OPTIONS="detect_leaks=1:log_path=$san_dir/asan"
+		export UBSAN_OPTIONS="print_stacktrace=1:log_path=$san_dir/ubsan"
+		echo "scenarios use $CTD_OURS (ASan+UBSan; NETNS_PLAIN=1 for build/)"
+	fi
 	for t in tests/netns/t-*.sh; do
 		n=$(basename "$t" .sh)
 		if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "$n" <<<"$NETNS_ONLY"; then continue; fi
@@ -123,6 +134,14 @@ else
 			fail "$n" "exit $rc: $(tail -n2 "$tmp/$n.err" | tr '\n' ' ')"
 		fi
 	done
+	if [ -n "${ASAN_OPTIONS:-}" ]; then
+		if ls "$san_dir"/* >/dev/null 2>&1; then
+			fail "sanitizers: daemons in the scenarios" "reports: $(head -n 12 "$san_dir"/* | tr '\n' ' ' | cut -c1-600)"
+		else
+			pass "sanitizers: no ASan/UBSan report from any daemon in the scenarios"
+		fi
+		unset CTD_OURS ASAN_OPTIONS UBSAN_OPTIONS
+	fi
 fi
 
 # ------------------------------------------------------------------ fuzz
