@@ -202,16 +202,14 @@ else
 fi
 
 # ------------------------------------------------------------------ valgrind
-# memcheck over the unit tests that do not time real traffic (test_kernel
-# and test_channel run their kernel scenarios under ASan above instead).
+# memcheck over every unit test (the kernel and channel ones included).
 stage "valgrind (unit tests)"
 if [ "${SKIP_VALGRIND:-0}" = 1 ]; then
 	skip "valgrind" "SKIP_VALGRIND=1"
 elif [ ! -f build/tests/Makefile ]; then
 	fail "valgrind" "build/ not configured"
 else
-	VG_TIMEOUT=300 bash scripts/valgrind.sh build ${VG_TESTS:-test_conf test_wire test_obj \
-		test_cache test_ev test_nfct test_sync test_ctl test_auth} >"$tmp/vg.out" 2>&1
+	VG_TIMEOUT=300 bash scripts/valgrind.sh build ${VG_TESTS:-} >"$tmp/vg.out" 2>&1
 	grep -E '^(PASS|FAIL|SKIP): ' "$tmp/vg.out"
 	tally "$tmp/vg.out" || fail "valgrind" "$(tail -n2 "$tmp/vg.out" | tr '\n' ' ')"
 fi
