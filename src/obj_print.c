@@ -44,7 +44,7 @@ int ct_snprintf(char *buf, size_t len, const struct ct *ct, enum obj_fmt f)
 	return ct_print(buf, len, ct, CT_NFCT_PRINT, f);
 }
 
-/* Like conntrack -L: with timeout, counters and use= when known. */
+/* For log records: with the timeout and counters when known. */
 int ct_snprintf_timeout(char *buf, size_t len, const struct ct *ct)
 {
 	return ct_print(buf, len, ct, CT_NFCT_PRINT_TIMEOUT, OBJ_FMT_PLAIN);
