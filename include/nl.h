@@ -59,6 +59,12 @@ void nl_schedule_resync(struct ctd *d, unsigned secs);
  * ExpectationSync), resync_done; counted in "resync with kernel table". */
 void nl_resync_now(struct ctd *d);
 
+/* Leave (pause=true) or rejoin the conntrack NEW/UPDATE and expectation
+ * NEW event groups (DESTROY stays joined): the kernel then builds no events
+ * for our own commit. The caller resyncs (nl_resync_now) after rejoining.
+ * Returns false if nothing changed (polling mode, already in that state). */
+bool nl_events_pause(struct ctd *d, bool pause);
+
 /* Filters (user space), as configured in General { Filter }. */
 bool nl_filter_ct(const struct ctd *d, const struct ct *ct);     /* true = accept */
 struct conf_filter;

@@ -57,6 +57,7 @@ struct nl {
 	bool warned_max;
 	uint64_t resync_ms;             /* duration of the last resync */
 	uint64_t resync_end;            /* ev_now_ms() when it ended, 0 = never */
+	bool paused;                    /* NEW/UPDATE groups left (commit) */
 	struct ev_timer resync_t, poll_t;
 	char *rbuf;
 };
@@ -448,6 +449,38 @@ void nl_resync_now(struct ctd *d)
 		resync(nl, true);
 	nl->resync_end = ev_now_ms();
 	nl->resync_ms = nl->resync_end - t0;
+}
+
+/*
+ * Leave (pause) or rejoin the NEW/UPDATE event groups. While the kernel has
+ * no listener for a group it does not build those events at all, which is
+ * most of a ctnetlink create's cost: a commit pauses them, then resyncs
+ * from a dump. DESTROY stays joined so nothing deleted meanwhile is missed.
+ */
+static void set_groups(int fd, const unsigned *grp, size_t n, bool join)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned g = grp[i];
+
+		setsockopt(fd, SOL_NETLINK, join ? NETLINK_ADD_MEMBERSHIP :
+			   NETLINK_DROP_MEMBERSHIP, &g, sizeof(g));
+	}
+}
+
+bool nl_events_pause(struct ctd *d, bool pause)
+{
+	static const unsigned ct_grp[] = { NFNLGRP_CONNTRACK_NEW,
+					   NFNLGRP_CONNTRACK_UPDATE };
+	static const unsigned ex_grp[] = { NFNLGRP_CONNTRACK_EXP_NEW };
+	struct nl *nl = d->nl;
+
+	if (!nl || !nl->ct.s || nl->paused == pause)
+		return false;
+	set_groups(nl->ct.fd, ct_grp, 2, !pause);
+	if (nl->ex.s)
+		set_groups(nl->ex.fd, ex_grp, 1, !pause);
+	nl->paused = pause;
+	return true;
 }
 
 /*
