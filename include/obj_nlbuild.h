@@ -1,0 +1,3 @@
+#ifndef CTD_OBJ_NLBUILD_H
+#define CTD_OBJ_NLBUILD_H
+#endif
