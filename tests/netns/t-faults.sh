@@ -3,7 +3,8 @@
 # FT-FW over UDP, joined by the sync link only:
 #
 #  1. kernel table full during commit: fw2's kernel refuses creations
-#     (nf_conntrack_max) while its external cache holds 2,000 entries;
+#     (its namespace filled up to nf_conntrack_max) while its external
+#     cache holds 2,000 entries;
 #  2. HashLimit reached: fw2 (HashLimit 1000) receives 3,000 entries;
 #     2i: fw1 (HashLimit 1000) sees 3,000 kernel entries;
 #  3. our own SIGKILL and restart: StartupResync refills fw2's external cache;
@@ -11,10 +12,8 @@
 #  5. t-failover (FT-FW/UDP) and t-sync run with the ASan+UBSan daemon.
 #
 # SCENARIOS="1 2" picks some (default: 1 2 2i 3 4; 5 takes longer).
-# nf_conntrack_max is read-only outside the initial namespace on most
-# kernels; scenario 1 then lowers the global value only when
-# FAULTS_GLOBAL_CT_MAX=1 and no other test namespace exists (it would make
-# other tests fail), restoring it on exit; otherwise it is skipped.
+# Scenario 1 touches no global sysctl: it fills fw2's own namespace (~100 MB
+# of kernel memory at the default 262,144, freed with the namespace).
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-faults
@@ -66,55 +65,66 @@ start_pair() {	# NAME: fresh namespaces, both daemons (CONF_HOOK FW edits a conf
 }
 
 # ---------------------------------------------- 1. kernel table full
-CT_MAX_SAVED=""
-restore_ct_max() {
-	[ -n "$CT_MAX_SAVED" ] && sysctl -qw net.netfilter.nf_conntrack_max="$CT_MAX_SAVED"
-	CT_MAX_SAVED=""
+# nf_conntrack_max is global (read-only inside a namespace on 6.x kernels)
+# but the kernel compares it with each namespace's own count, so fw2's
+# namespace is filled up to it with ASSURED established entries, which
+# neither early_drop nor the GC may evict; then -c must meet ENOMEM.  The
+# fill comes from a range fw2's Filter ignores (BPF on the event socket):
+# fw2's daemon never sees it, the sync carries only fw1's entries.
+FILL_SRC=10.128.0.1 FILL_NET=10.128.0.0/9 FILL_DST=172.17.0.1
+fill_filter_fw2() {
+	[ "$1" = fw2 ] && sed -i -e "/Address Ignore {/a IPv4_address $FILL_NET" "$T/fw2.conf"
+	return 0
 }
-# lower_ct_max FW MAX: in FW's namespace if the kernel allows it, else
-# globally on request (see the header); fails with WHY set otherwise
-lower_ct_max() {
-	# sysctl -q exits 0 even when the kernel refuses: read the value back
-	nsx "$1" sysctl -qw net.netfilter.nf_conntrack_max="$2" 2>/dev/null
-	[ "$(nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_max)" = "$2" ] && return 0
-	if [ "${FAULTS_GLOBAL_CT_MAX:-0}" != 1 ]; then
-		WHY="nf_conntrack_max is read-only in a namespace on $(uname -r); FAULTS_GLOBAL_CT_MAX=1 lowers it globally"
-		return 1
-	fi
-	if ip netns list | grep -v "^$PFX-" | grep -q .; then
-		WHY="other namespaces exist ($(ip netns list | grep -v "^$PFX-" | head -n3 | awk '{print $1}' | tr '\n' ' ')): lowering the global nf_conntrack_max would break their tests"
-		return 1
-	fi
-	CT_MAX_SAVED=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
-	sysctl -qw net.netfilter.nf_conntrack_max="$2"
+ns_ct_count() { nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_count; }
+# ct_max_of FW: the limit FW's namespace enforces; a kernel that lets a
+# namespace lower it gets FAULTS_CT_MAX (a smaller, quicker fill)
+ct_max_of() {
+	nsx "$1" sysctl -qw net.netfilter.nf_conntrack_max="${FAULTS_CT_MAX:-5000}" 2>/dev/null
+	nsx "$1" cat /proc/sys/net/netfilter/nf_conntrack_max
 }
 
 scenario_1() {
-	local N="table-full" max=500 n=2000 out rc failed p
-	start_pair tablefull || return
+	local N="table-full" n=2000 max fill out rc failed p avail_kb lines
+	CONF_HOOK=fill_filter_fw2 start_pair tablefull || return
 	inject -n $n
 	wait_until 20 ext_active_ge fw2 $n
 	WHY="fw2 external holds $(cache_active fw2 external) of $n"
 	check "$N: fw2's external cache holds the $n conntracks" ext_active_ge fw2 $n
-	if ! lower_ct_max fw2 $max; then
-		skip "$N: commit into a full kernel table" "$WHY"; topo_down; return
+	max=$(ct_max_of fw2)
+	# ~400 B of kernel memory per entry (conntrack + hash); the namespace's
+	# deletion frees them
+	avail_kb=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+	if [ "${max:-0}" -le 0 ] || [ $(( max / 2 + 262144 )) -gt "${avail_kb:-0}" ]; then
+		skip "$N: commit into a full kernel table" "nf_conntrack_max ${max:-?}: filling it needs ~$(( max / 2048 )) MB, $(( ${avail_kb:-0} / 1024 )) MB available"
+		topo_down; return
 	fi
+	# max + 100: the last 100 must be refused, which proves the table full
+	fill=$(( max - $(ns_ct_count fw2) + 100 ))
+	out=$(nsx fw2 "$INJ" create -p tcp -s $FILL_SRC -d $FILL_DST -b 1000 -n $fill 2>&1)
+	p=$(ns_ct_count fw2)
+	note "$N: filled fw2's namespace: $out"
+	WHY="count $p, nf_conntrack_max $max; inject: $out"
+	check "$N: fw2's namespace is full ($p of nf_conntrack_max $max; the kernel refuses more: ENOMEM)" \
+		eval '[ "$p" -eq "$max" ] && grep -q "last_error=\"Cannot allocate memory\"" <<<"$out"'
+	WHY="fw2 internal cache holds $(cache_active fw2 internal)"
+	check "$N: fw2's daemon ignores the fill (Filter): its internal cache stays empty" \
+		test "$(cache_active fw2 internal)" -lt 100
 	out=$(timeout 30 ip netns exec "$NS_FW2" "$(ctd_bin_for fw2)" -C "$T/fw2.conf" -c 2>&1); rc=$?
 	wait_until 10 grep -q "commit has taken" "$T/fw2.log"
-	p=$(k_count fw2)
-	restore_ct_max	# at once: a global value affects every namespace
+	p=$(ns_ct_count fw2)
 	WHY="rc $rc: $out"
 	check "$N: conntrackd -c returns (no hang, exit 0) with the kernel table full" test $rc -eq 0
 	failed=$(sed -n -E "s/.* ([0-9]+) entries can't be committed.*/\1/p" "$T/fw2.log" | tail -n1)
 	WHY="fw2 log: $(grep -i commit "$T/fw2.log" | tail -n3 | tr '\n' '|')"
-	check "$N: the log reports \"N entries can't be committed\" with N > 0 (N=${failed:-none})" \
-		test "${failed:-0}" -gt 0
+	check "$N: the log reports \"N entries can't be committed\" with N = $n (N=${failed:-none})" \
+		test "${failed:-0}" -eq $n
 	WHY="no commit-create error with an errno text in fw2's log"
 	check "$N: the log names the kernel's error (commit-create: ...)" \
 		grep -q -E "commit-create: .*(memory|space|full|table)" "$T/fw2.log"
 	note "$N: $(grep -c 'commit-create' "$T/fw2.log") commit-create lines, e.g. $(grep -m1 'commit-create' "$T/fw2.log")"
 	WHY="fw2's kernel holds $p"
-	check "$N: fw2's kernel holds at most nf_conntrack_max ($max) entries" test "${p:-99999}" -le $max
+	check "$N: fw2's kernel holds at most nf_conntrack_max ($max) entries" test "${p:-99999999}" -le "$max"
 	WHY="fw2 -s runtime does not answer"
 	check "$N: fw2's daemon stays up" ctd_alive fw2
 	same_set "$N: the refused commit loses nothing: fw2 -e still equals fw1's kernel" \
@@ -123,6 +133,15 @@ scenario_1() {
 	WHY="fw2 external holds $(cache_active fw2 external) of $((n + 100))"
 	check "$N: fw2 keeps syncing (100 new conntracks arrive)" \
 		wait_until 10 ext_active_ge fw2 $((n + 100))
+	# the control: room again, the same cache commits in full
+	# (only the fill is in fw2's kernel: flush it all)
+	nsx fw2 "$INJ" flush >/dev/null 2>&1
+	lines=$(wc -l <"$T/fw2.log")
+	out=$(timeout 30 ip netns exec "$NS_FW2" "$(ctd_bin_for fw2)" -C "$T/fw2.conf" -c 2>&1); rc=$?
+	wait_until 10 eval 'tail -n +$((lines + 1)) "$T/fw2.log" | grep -q "commit has taken"'
+	WHY="rc $rc: $out; fw2 log: $(tail -n +$((lines + 1)) "$T/fw2.log" | grep -i commit | tail -n2 | tr '\n' '|')"
+	check "$N: control: with the fill flushed, -c commits every entry (fw2's kernel equals fw1's)" \
+		eval '[ $rc -eq 0 ] && ! tail -n +$((lines + 1)) "$T/fw2.log" | grep -q "can.t be committed" && [ "$(k_ct fw2)" = "$(k_ct fw1)" ]'
 	topo_down
 }
 
@@ -282,11 +301,9 @@ scenario_5() {
 	done
 }
 
-trap 'rc=$?; restore_ct_max; (exit $rc); lib_cleanup' EXIT
 for s in $SCENARIOS; do
 	t0=$(date +%s)
 	"scenario_$s"
 	note "scenario $s took $(( $(date +%s) - t0 )) s"
 done
-restore_ct_max
 finish
