@@ -156,5 +156,10 @@ void alarm_tick(struct sync *s, uint32_t now);
 /* commit.c */
 void commit_free(struct sync *s);
 void commit_err_cb(void *arg, enum kop op, const void *obj, int err);
+/* While a commit has the event groups paused, until its resync is done:
+ * true if the external cache holds this kernel entry in the same state
+ * (the commit wrote it), so the resync caches it without sending it back. */
+bool commit_ct_known(struct sync *s, const struct ct *ct);
+bool commit_exp_known(struct sync *s, const struct exp *e);
 
 #endif

@@ -1,8 +1,17 @@
 /*
  * Commit (sync-protocol.md §10.4): write the external caches into the
- * kernel. Runs in steps of COMMIT_STEP buckets per loop turn, one kernel
- * batch per step, so sync traffic and clients keep being served; the
- * requesting client is answered when everything is done.
+ * kernel. Runs in steps of about COMMIT_STEP entries per loop turn, one
+ * kernel batch per step, so sync traffic and clients keep being served; the
+ * requesting client is answered when the kernel work is done.
+ *
+ * With an internal cache and event sockets, the commit leaves the
+ * NEW/UPDATE event groups (nl_events_pause): with no listener the kernel
+ * builds no events for our own creations, a third of a create's cost.
+ * Afterwards one resync dump teaches the internal cache what the kernel
+ * holds; while it runs, an entry the external cache holds in the same
+ * state is cached without being sent back to the peer (commit_ct_known,
+ * as an NL_ORIGIN_COMMIT event would have been), and anything else another
+ * process created or changed meanwhile is sent (doc/notes/perf.md §2).
  *
  * Unlike 1.4.7 (config-and-cli.md §5.4) the step machine is the same for
  * every HashSize: expectations are always committed when asked and the
@@ -13,6 +22,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,14 +36,17 @@
 #include "objconv.h"
 #include "sync_priv.h"
 
-#define COMMIT_STEP 8192
+/* Entries per loop turn: big kernel batches, yet the loop turns several
+ * times a second at the kernel's create rate. */
+#define COMMIT_STEP 32768
 
-enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_DONE };
+enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_RESYNC, PH_DONE };
 
 struct commit_state {
 	struct sync       *s;
 	struct ctl_client *client;
 	bool               do_ct, do_exp;
+	bool               paused;      /* event groups left; resync pending */
 	int                phase;
 	uint32_t           pos;
 	uint32_t           now;         /* monotonic seconds at this step */
@@ -145,12 +158,21 @@ static void phase_report(struct commit_state *cs, bool exp)
 	clock_gettime(CLOCK_MONOTONIC, &cs->start);
 }
 
+/* Rejoin the event groups left for the commit (at the end, or when the
+ * daemon stops half-way). */
+static void commit_resume_events(struct commit_state *cs)
+{
+	if (cs->paused && cs->phase != PH_RESYNC)
+		nl_events_pause(cs->s->d, false);
+}
+
 static void commit_end(struct sync *s)
 {
 	struct commit_state *cs = s->commit;
 
 	if (cs == NULL)
 		return;
+	commit_resume_events(cs);
 	if (s->d->loop)
 		ev_timer_del(s->d->loop, &cs->timer);
 	if (cs->client)
@@ -159,17 +181,26 @@ static void commit_end(struct sync *s)
 	free(cs);
 }
 
-/* One step; returns true when the whole commit is finished. */
+/* Buckets holding about COMMIT_STEP entries (the table grows, so a
+ * bucket count alone would make steps of any size). */
+static uint32_t step_buckets(struct cache *c)
+{
+	uint64_t n = cache_stats(c)->hashed, hs = cache_hashsize(c);
+	uint64_t b = n > COMMIT_STEP ? (uint64_t)COMMIT_STEP * hs / n : hs;
+
+	return b < 1 ? 1 : (uint32_t)b;
+}
+
+/* One step; returns true when the kernel work is finished. */
 static bool commit_step(struct commit_state *cs)
 {
 	struct sync *s = cs->s;
+	struct cache *c = cs->phase == PH_EXP ? s->ext_exp : s->ext_ct;
 	int end;
 
 	cs->now = cache_now();
-	if (cs->phase == PH_EXP)
-		end = cache_iterate_step(s->ext_exp, &cs->pos, COMMIT_STEP, commit_exp_one, cs);
-	else
-		end = cache_iterate_step(s->ext_ct, &cs->pos, COMMIT_STEP, commit_ct_one, cs);
+	end = cache_iterate_step(c, &cs->pos, step_buckets(c),
+				 cs->phase == PH_EXP ? commit_exp_one : commit_ct_one, cs);
 	if (kbatch_flush(s->commit_kb) < 0)
 		log_err("commit: kernel batch failed: %s", strerror(errno));
 	if (!end)
@@ -192,14 +223,44 @@ static bool commit_step(struct commit_state *cs)
 	return true;
 }
 
+/*
+ * The kernel work is done: rejoin the event groups and answer the client;
+ * returns true if the resync is still to run (next loop turn, so the
+ * client's answer does not wait for it).
+ */
+static bool commit_kernel_done(struct commit_state *cs)
+{
+	if (!cs->paused)
+		return false;
+	nl_events_pause(cs->s->d, false);
+	cs->phase = PH_RESYNC;
+	if (cs->client) {
+		ctl_client_finish(cs->client);
+		cs->client = NULL;
+	}
+	return true;
+}
+
+/* The internal cache learns the kernel table; the peer gets only what
+ * others did during the pause (commit_ct_known). */
+static void commit_resync(struct commit_state *cs)
+{
+	nl_resync_now(cs->s->d);
+	cs->paused = false;
+}
+
 static void commit_timer_cb(struct ev_timer *t, void *arg)
 {
 	struct commit_state *cs = arg;
 
-	if (commit_step(cs))
+	if (cs->phase == PH_RESYNC) {
+		commit_resync(cs);
 		commit_end(cs->s);
-	else
+	} else if (!commit_step(cs) || commit_kernel_done(cs)) {
 		ev_timer_add(cs->s->d->loop, t, 0);
+	} else {
+		commit_end(cs->s);
+	}
 }
 
 void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
@@ -248,13 +309,89 @@ void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
 	clock_gettime(CLOCK_MONOTONIC, &cs->start);
 	ev_timer_init(&cs->timer, commit_timer_cb, cs);
 	s->commit = cs;
+	/* Pausing needs the internal cache for the resync to fill (without
+	 * one, events of other processes would be lost); nl_events_pause()
+	 * refuses in polling mode. */
+	if (!d->conf->disable_internal_cache)
+		cs->paused = nl_events_pause(d, true);
 	if (d->loop) {
 		ev_timer_add(d->loop, &cs->timer, 0);
 	} else {
 		while (!commit_step(cs))
 			;
+		if (commit_kernel_done(cs))
+			commit_resync(cs);
 		commit_end(s);
 	}
+}
+
+/* The kernel's state of a committed conntrack is what the peer sent:
+ * compare what the commit wrote and others may change (traffic moves the
+ * TCP state and the status, rules the mark). Kernel-only additions (ids,
+ * timeouts, counters, CONFIRMED, NAT_DONE) do not count. */
+static bool ct_as_committed(const struct ct *x, const struct ct *k)
+{
+	const uint32_t st = IPS_ASSURED | IPS_SEEN_REPLY;
+	size_t alen = x->orig.l3 == AF_INET ? 4 : 16;
+
+	if ((x->have & CT_H_STATUS) && (!(k->have & CT_H_STATUS) ||
+	    ((x->status ^ k->status) & st)))
+		return false;
+	if ((x->have & CT_H_MARK ? x->mark : 0) != (k->have & CT_H_MARK ? k->mark : 0))
+		return false;
+	if ((x->have & CT_H_TCP_STATE) && (!(k->have & CT_H_TCP_STATE) ||
+	    x->tcp_state != k->tcp_state))
+		return false;
+	if ((x->have & CT_H_SCTP) && (!(k->have & CT_H_SCTP) ||
+	    x->sctp_state != k->sctp_state))
+		return false;
+	if ((x->have & CT_H_DCCP) && (!(k->have & CT_H_DCCP) ||
+	    x->dccp_state != k->dccp_state))
+		return false;
+	if ((x->have & CT_H_HELPER) && x->helper[0] &&
+	    strncmp(x->helper, k->helper, sizeof(x->helper)) != 0)
+		return false;
+	/* NAT: the reply tuple the kernel built from the bindings. */
+	if ((x->have & (CT_H_REPL | CT_H_REPL_SYNTH)) && (k->have & CT_H_REPL)) {
+		if (memcmp(x->repl.src.b, k->repl.src.b, alen) ||
+		    memcmp(x->repl.dst.b, k->repl.dst.b, alen))
+			return false;
+		if (l4_has_ports(x->orig.l4) && (x->have & CT_H_PORTS) &&
+		    (x->repl.sport != k->repl.sport || x->repl.dport != k->repl.dport))
+			return false;
+	}
+	if ((x->have & CT_H_MASTER) && x->ext &&
+	    (!(k->have & CT_H_MASTER) || !k->ext ||
+	     memcmp(x->ext->master.src.b, k->ext->master.src.b, alen) ||
+	     memcmp(x->ext->master.dst.b, k->ext->master.dst.b, alen)))
+		return false;
+	return true;
+}
+
+bool commit_ct_known(struct sync *s, const struct ct *ct)
+{
+	struct cache_obj *o;
+
+	if (s->commit == NULL || !s->commit->paused)
+		return false;
+	o = cache_find(s->ext_ct, ct);
+	return o != NULL && o->state != OBJ_DEAD && ct_as_committed(cobj_cct(o), ct);
+}
+
+bool commit_exp_known(struct sync *s, const struct exp *e)
+{
+	struct cache_obj *o;
+	const struct exp *x;
+
+	if (s->commit == NULL || !s->commit->paused)
+		return false;
+	o = cache_find(s->ext_exp, e);
+	if (o == NULL || o->state == OBJ_DEAD)
+		return false;
+	x = cobj_cexp(o);
+	/* Expectations do not change once created: the key says it, and
+	 * the helper (its class and NAT come with it). */
+	return !(x->have & EXP_H_HELPER) || strncmp(x->helper, e->helper, sizeof(x->helper)) == 0;
 }
 
 bool sync_commit_running(const struct ctd *d)

@@ -260,7 +260,7 @@ static void on_ct_dump(struct ctd *d, const struct ct *ct)
 			sync_send_direct(s, WT_CT_NEW, ct);
 		return;
 	}
-	send = s->resync_active[0];
+	send = s->resync_active[0] && !commit_ct_known(s, ct);
 	o = cache_find(s->int_ct, ct);
 	if (send && o != NULL && ct_unchanged(o, ct)) {
 		send = false;
@@ -283,7 +283,7 @@ static void on_exp_dump(struct ctd *d, const struct exp *e)
 		return;
 	o = int_update(s, s->int_exp, e);
 	if (o != NULL)
-		seen(s, o, s->resync_active[1]);
+		seen(s, o, s->resync_active[1] && !commit_exp_known(s, e));
 }
 
 static int clear_seen(struct cache_obj *o, void *arg)

@@ -1,0 +1,98 @@
+#!/bin/bash
+# shellcheck disable=SC2034,SC2046 # globals read by lib.sh; pkg-config output split on purpose
+# Commit with the event groups paused (doc/notes/perf.md §2), our daemon on
+# both firewalls, FT-FW over UDP:
+#
+#  * fw1 creates 20,000 conntracks and 50 expectations (with their ftp
+#    masters); fw2's external cache holds them all;
+#  * fw2 commits them (-c) while another process creates 100 conntracks in
+#    fw2's kernel at 100/s, so some are created while the commit has the
+#    NEW/UPDATE groups left: fw2 learns those from the resync after it;
+#  * -c returns 0 with everything in the kernel, the log has the usual
+#    commit lines; fw2's internal cache then equals fw2's kernel table;
+#  * fw1 receives exactly the 100 new conntracks, never the 20,000 (nor
+#    the 50 expectations) it sent.
+set -u
+. "$(dirname "$0")/lib.sh"
+need_root t-commit
+lib_init
+
+INJ=$T_BASE/inject
+if ! cc -O2 -o "$INJ" "$TOP_DIR/bench/inject.c" $(pkg-config --cflags --libs libnetfilter_conntrack libmnl) 2>"$T_BASE/inject.err"; then
+	skip "t-commit" "bench/inject.c does not build: $(head -n1 "$T_BASE/inject.err")"
+	finish; exit
+fi
+: "${COMMIT_N:=20000}"
+E=50 OTHERS=100
+N="commit[paused events]"
+
+# orig tuples of our entries (fw1's: 100.64.x, masters 11.x; the others: 100.65.x)
+ours_re='src=(100\.6[45]\.|11\.)'
+tuples() { grep -E "$ours_re" | sed -E 's/^[^=]* (src=[^ ]+ dst=[^ ]+ sport=[0-9]+ dport=[0-9]+).*/\1/' | sort; }
+int_tuples() { ctd fw2 -i 2>/dev/null | tuples; }
+k_tuples() { nsx fw2 conntrack -L 2>/dev/null | tuples; }
+cnt() { ctd "$1" "${@:2}" 2>/dev/null | grep -c -E "$ours_re"; }
+k_exp() { nsx fw2 conntrack -L expect 2>/dev/null | grep -c proto=; }
+int_exp() { ctd fw2 -i expect 2>/dev/null | grep -c proto=; }
+ext_exp() { ctd "$1" -e expect 2>/dev/null | grep -c proto=; }
+resyncs() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*resync with kernel table:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
+events() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*events received:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
+int_is_kernel() { [ "$(int_tuples)" = "$(k_tuples)" ]; }
+
+new_case "ftfw-udp-$RANDOM"
+pair_up || { fail "$N: namespaces"; finish; exit; }
+ctd_conf fw1 ftfw udp on
+ctd_conf fw2 ftfw udp on
+if ! ctd_start fw1 || ! ctd_start fw2; then
+	fail "$N: daemons start" "$CTD_ERR"; finish; exit
+fi
+
+nsx fw1 "$INJ" create -n "$COMMIT_N" -e $E -s 100.64.0.1 -d 172.16.0.1 -b 250 >/dev/null 2>"$T/inject1.err"
+nct=$(nsx fw1 conntrack -L 2>/dev/null | grep -c -E "$ours_re")
+WHY="fw2 -e has $(cnt fw2 -e) of $nct conntracks, $(ext_exp fw2) of $E expectations"
+if ! wait_until 60 eval "[ \$(cnt fw2 -e) -eq $nct ] && [ \$(ext_exp fw2) -eq $E ]"; then
+	fail "$N: fw1's $nct conntracks and $E expectations reach fw2's external cache" "$WHY"
+	finish; exit
+fi
+r0=$(resyncs) e0=$(events)
+
+# others: 100 conntracks in fw2's kernel at 100/s; the commit starts 0.3 s in
+nsx fw2 "$INJ" create -n $OTHERS -r 100 -p udp -s 100.65.0.1 -d 172.16.0.2 >/dev/null 2>"$T/inject2.err" &
+inj_pid=$!
+PIDS="$PIDS $inj_pid"
+sleep 0.3
+ctd fw2 -c >"$T/commit.out" 2>&1
+rc=$?
+kc=$(nsx fw2 conntrack -L 2>/dev/null | grep -c -E 'src=(100\.64\.|11\.)') ke=$(k_exp)
+check "$N: -c returns 0" test "$rc" -eq 0
+WHY="right after -c: fw2's kernel has $kc of $nct conntracks, $ke of $E expectations"
+check "$N: -c returns with all $nct conntracks and $E expectations in fw2's kernel" \
+	eval "[ $kc -eq $nct ] && [ $ke -eq $E ]"
+wait_until 10 bash -c "! kill -0 $inj_pid"
+wait "$inj_pid" 2>/dev/null
+
+WHY="log: $(grep -E 'ommit' "$T/fw2.log" | tail -n5 | tr '\n' '|')"
+check "$N: the log has the usual commit lines" eval \
+	"grep -q 'committing all external caches' '$T/fw2.log' && grep -q 'Committed $nct new entries' '$T/fw2.log' &&
+	 grep -q 'Committed $E new expectations' '$T/fw2.log' && [ \$(grep -c 'commit has taken' '$T/fw2.log') -eq 2 ]"
+WHY="resyncs before -c: $r0, now: $(resyncs)"
+check "$N: one resync after the commit" wait_until 10 eval "[ \$(resyncs) -eq $((r0 + 1)) ]"
+
+WHY="fw2 kernel $(k_tuples | wc -l) vs internal cache $(int_tuples | wc -l) entries; diff: $(diff <(k_tuples) <(int_tuples) | head -n4 | tr '\n' '|')"
+check "$N: fw2's internal cache equals fw2's kernel table ($((nct + OTHERS)) conntracks)" \
+	wait_until 10 eval "int_is_kernel && [ \$(k_tuples | wc -l) -eq $((nct + OTHERS)) ]"
+WHY="fw2 kernel $(k_exp), internal cache $(int_exp) expectations"
+check "$N: ... and its $E expectations" eval "[ \$(k_exp) -eq $E ] && [ \$(int_exp) -eq $E ]"
+
+learnt=$(( OTHERS - ($(events) - e0) ))
+[ "$learnt" -gt 0 ] && note "$N: $learnt of the $OTHERS others were created during the pause (no event: learnt by the resync)" ||
+	note "$N: all $OTHERS others came as events: none created during the pause this time"
+WHY="fw1 -e has $(cnt fw1 -e) entries of ours, $(ctd fw1 -e 2>/dev/null | grep -c 'dst=172.16.0.2 ') of the $OTHERS others"
+check "$N: fw1 receives the $OTHERS conntracks created by another process on fw2" \
+	wait_until 10 eval "[ \$(ctd fw1 -e 2>/dev/null | grep -c 'dst=172.16.0.2 ') -eq $OTHERS ]"
+sleep 1	# what fw2 would wrongly send back would be on the way by now (no observable to poll)
+WHY="fw1 -e has $(cnt fw1 -e) entries of ours (expected $OTHERS), $(ext_exp fw1) expectations"
+check "$N: fw1 receives none of the $nct committed conntracks and $E expectations back" \
+	eval "[ \$(cnt fw1 -e) -eq $OTHERS ] && [ \$(ext_exp fw1) -eq 0 ]"
+topo_down
+finish
