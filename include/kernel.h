@@ -1,8 +1,8 @@
 /*
  * Writing to the kernel: batched conntrack/expectation creation (commit),
  * direct injection (DisableExternalCache), deletion and table flushes.
- * Requests are built with libnetfilter_conntrack's nf*_nlmsg_build into one
- * large buffer and sent in batches over a libmnl socket; errors come back
+ * Requests are built straight from struct ct / struct exp (obj_nlbuild.h)
+ * into one large buffer and sent in batches over a libmnl socket; errors come back
  * per request (NLM_F_ACK) and are reported through a callback.
  * Owned by src/kernel.c.
  */

@@ -1,6 +1,7 @@
 /*
  * Batched writes to ctnetlink. Requests are built straight into one large
- * buffer and sent with a single sendto(); the kernel handles them in order
+ * buffer (obj_nlbuild.c: no library object per entry) and sent with a
+ * single sendto(); the kernel handles them in order
  * while we are inside sendto(), so every answer is queued on our socket
  * when it returns. Each request has its own sequence number, so error
  * answers map back to the queued objects (see KB_ACK_EVERY), and the retry rules
@@ -19,6 +20,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "kernel.h"
+#include "obj_nlbuild.h"
 #include "objconv.h"
 
 #ifndef NETLINK_CAP_ACK
@@ -216,29 +218,20 @@ static struct nlmsghdr *put_hdr(struct kbatch *b, uint16_t type, uint16_t flags,
 	return nlh;
 }
 
-/* Only what identifies the entry: the tuple and the zone. */
-static void ct_key_only(struct ct *k, const struct ct *ct)
-{
-	*k = *ct;
-	k->have &= CT_H_ORIG | CT_H_PORTS | CT_H_ICMP | CT_H_ZONE;
-	k->ext = NULL;
-}
-
 static int build_ct(struct kbatch *b, const struct kreq *r)
 {
 	const struct ct *ct = &r->o.ct;
-	uint16_t type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
-	uint16_t flags = 0;
-	struct nf_conntrack *n;
 	struct nlmsghdr *nlh;
 	struct ct tmp;
+	int ret;
 
 	switch (r->stage) {
 	case KST_CREATE:
 	case KST_RECREATE:
 	case KST_UPD_CREATE:
-		flags = NLM_F_CREATE | NLM_F_EXCL;
-		n = ct_to_nfct_mode(ct, CT_NFCT_KERNEL, r->wt);
+		nlh = put_hdr(b, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW,
+			      NLM_F_CREATE | NLM_F_EXCL, ct->orig.l3, r->seq);
+		ret = nlb_ct(nlh, ct, r->wt, r->timeout);
 		break;
 	case KST_UPDATE:
 		/* The kernel refuses to change NAT, helper and master of an
@@ -247,28 +240,18 @@ static int build_ct(struct kbatch *b, const struct kreq *r)
 		tmp.have &= ~(CT_H_SNAT | CT_H_DNAT | CT_H_SPAT | CT_H_DPAT |
 			      CT_H_HELPER | CT_H_MASTER | CT_H_MASTER_PORTS);
 		tmp.status &= ~(IPS_NAT_MASK | IPS_NAT_DONE_MASK);
-		n = ct_to_nfct_mode(&tmp, CT_NFCT_KERNEL, r->wt);
+		nlh = put_hdr(b, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW,
+			      0, ct->orig.l3, r->seq);
+		ret = nlb_ct(nlh, &tmp, r->wt, r->timeout);
 		break;
-	default:        /* KST_DELETE, KST_PRE_DELETE */
-		type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
-		ct_key_only(&tmp, ct);
-		n = ct_to_nfct_mode(&tmp, CT_NFCT_PRINT, true);
+	default:        /* KST_DELETE, KST_PRE_DELETE: only what identifies it */
+		nlh = put_hdr(b, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE,
+			      0, ct->orig.l3, r->seq);
+		ret = nlb_ct_key(nlh, ct);
 		break;
 	}
-	if (!n)
+	if (ret < 0)
 		return -1;
-	if (r->stage != KST_DELETE && r->stage != KST_PRE_DELETE) {
-		if (r->timeout)
-			nfct_set_attr_u32(n, ATTR_TIMEOUT, r->timeout);
-		else
-			nfct_attr_unset(n, ATTR_TIMEOUT);
-	}
-	nlh = put_hdr(b, type, flags, ct->orig.l3, r->seq);
-	if (nfct_nlmsg_build(nlh, n) < 0) {
-		nfct_destroy(n);
-		return -1;
-	}
-	nfct_destroy(n);
 	b->len += MNL_ALIGN(nlh->nlmsg_len);
 	return 0;
 }
@@ -276,26 +259,14 @@ static int build_ct(struct kbatch *b, const struct kreq *r)
 static int build_exp(struct kbatch *b, const struct kreq *r)
 {
 	const struct exp *e = &r->o.exp;
-	uint16_t type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_NEW;
-	uint16_t flags = NLM_F_CREATE | NLM_F_EXCL;
-	struct nf_expect *n;
+	bool del = r->stage == KST_DELETE || r->stage == KST_PRE_DELETE;
 	struct nlmsghdr *nlh;
 
-	if (r->stage == KST_DELETE || r->stage == KST_PRE_DELETE) {
-		type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_DELETE;
-		flags = 0;
-	}
-	n = exp_to_nfexp_mode(e, true);
-	if (!n)
+	nlh = put_hdr(b, (NFNL_SUBSYS_CTNETLINK_EXP << 8) |
+		      (del ? IPCTNL_MSG_EXP_DELETE : IPCTNL_MSG_EXP_NEW),
+		      del ? 0 : NLM_F_CREATE | NLM_F_EXCL, e->master.l3, r->seq);
+	if (nlb_exp(nlh, e, del ? 0 : r->timeout) < 0)
 		return -1;
-	if (flags && r->timeout)
-		nfexp_set_attr_u32(n, ATTR_EXP_TIMEOUT, r->timeout);
-	nlh = put_hdr(b, type, flags, e->master.l3, r->seq);
-	if (nfexp_nlmsg_build(nlh, n) < 0) {
-		nfexp_destroy(n);
-		return -1;
-	}
-	nfexp_destroy(n);
 	b->len += MNL_ALIGN(nlh->nlmsg_len);
 	return 0;
 }

@@ -32,7 +32,11 @@
 #include "ev.h"
 #include "kernel.h"
 #include "nl.h"
+#include "obj_nlbuild.h"
 #include "objconv.h"
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 
 #ifndef CREATE_RATE_N
 #define CREATE_RATE_N 100000
@@ -788,6 +792,308 @@ static void flush_with_predicate(void **state)
 	ctx_free(d);
 }
 
+/* ---- obj_nlbuild: requests built directly, the same as the library's ---- */
+
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+static void rnd_addr(union addr *a, uint8_t l3)
+{
+	memset(a, 0, sizeof(*a));
+	if (l3 == AF_INET) {
+		a->v4 = htonl(0x0a000000u | (rnd() & 0xffffff));
+	} else {
+		for (int i = 0; i < 4; i++)
+			a->v6[i] = rnd();
+	}
+}
+
+/* Entry i: every protocol, family and optional attribute in turn. */
+static void varied_ct(struct ct *ct, unsigned i)
+{
+	static const uint8_t l4s[] = { IPPROTO_TCP, IPPROTO_UDP, 0 /* icmp */,
+				       IPPROTO_SCTP, IPPROTO_DCCP, IPPROTO_UDPLITE,
+				       IPPROTO_GRE };
+	uint32_t r = rnd();
+	uint8_t l3 = i % 2 ? AF_INET6 : AF_INET;
+	uint8_t l4 = l4s[(i / 2) % sizeof(l4s)];
+	bool icmp = l4 == 0;
+
+	memset(ct, 0, sizeof(*ct));
+	if (icmp)
+		l4 = l3 == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	ct->orig.l3 = l3;
+	ct->orig.l4 = l4;
+	rnd_addr(&ct->orig.src, l3);
+	rnd_addr(&ct->orig.dst, l3);
+	ct->have = CT_H_ORIG;
+	if (icmp) {
+		static const uint8_t t4[] = { 8, 0, 13, 15, 17 }, t6[] = { 128, 129, 139 };
+		ct->orig.itype = l3 == AF_INET ? t4[r % 5] : t6[r % 3];
+		ct->orig.icode = (uint8_t)(r >> 4) % 2;
+		ct->orig.sport = (uint16_t)rnd();
+		if (r & 0x100)
+			ct->have |= CT_H_ICMP;
+	} else {
+		ct->orig.sport = (uint16_t)rnd();
+		ct->orig.dport = (uint16_t)rnd();
+		if (!(i % 17 == 3))
+			ct->have |= CT_H_PORTS;
+	}
+	r = rnd();
+	if (r & 1) {
+		ct->status = IPS_ASSURED | IPS_SEEN_REPLY | (r & 2 ? IPS_EXPECTED : 0);
+		ct->have |= CT_H_STATUS;
+	}
+	if (r & 4) { ct->timeout = rnd() % 100000; ct->have |= CT_H_TIMEOUT; }
+	if (r & 8) { ct->mark = rnd(); ct->have |= CT_H_MARK; }
+	if (r & 16) { ct->secmark = rnd(); ct->have |= CT_H_SECMARK; }
+	if (r & 32) { ct->zone = (uint16_t)rnd(); ct->have |= CT_H_ZONE; }
+	if (r & 64) { ct->id = rnd(); ct->have |= CT_H_ID; }
+	if (l4 == IPPROTO_TCP || (r & 0x80)) {
+		ct->tcp_state = (uint8_t)(rnd() % 10);
+		ct->have |= r & 0x100 ? CT_H_TCP_STATE : 0;
+		ct->wscale_orig = (uint8_t)(rnd() % 15);
+		ct->wscale_repl = (uint8_t)(rnd() % 15);
+		ct->have |= r & 0x200 ? CT_H_TCP_WSCALE : 0;
+	}
+	if (l4 == IPPROTO_SCTP && (r & 0x400)) {
+		ct->sctp_state = 3;
+		ct->sctp_vtag_orig = rnd();
+		ct->sctp_vtag_repl = rnd();
+		ct->have |= CT_H_SCTP;
+	}
+	if (l4 == IPPROTO_DCCP && (r & 0x400)) {
+		ct->dccp_state = 4;
+		ct->dccp_role = 1;
+		ct->have |= CT_H_DCCP;
+	}
+	if (r & 0x800) {
+		strcpy(ct->helper, (r & 0x1000) ? "ftp" : "a-fifteen-chars");
+		ct->have |= CT_H_HELPER;
+	}
+	/* reply: synthesized with NAT bindings (wire), real (kernel), none */
+	tuple_invert(&ct->repl, &ct->orig);
+	switch ((r >> 13) % 3) {
+	case 0:
+		ct->have |= CT_H_REPL_SYNTH;
+		if (r & 0x10000) { rnd_addr(&ct->repl.dst, l3); ct->have |= CT_H_SNAT; }
+		if (r & 0x20000) { rnd_addr(&ct->repl.src, l3); ct->have |= CT_H_DNAT; }
+		if (r & 0x40000) { ct->repl.dport = (uint16_t)rnd(); ct->have |= CT_H_SPAT; }
+		if (r & 0x80000) { ct->repl.sport = (uint16_t)rnd(); ct->have |= CT_H_DPAT; }
+		break;
+	case 1:
+		ct->have |= CT_H_REPL;
+		if (r & 0x10000)
+			rnd_addr(&ct->repl.dst, l3);
+		break;
+	}
+	r = rnd();
+	if (r & 0xf) {
+		struct ct_ext *x;
+		size_t ll = (r & 0x10) ? 4 * (1 + rnd() % 4) : 0;
+
+		x = ct_ext_get(ct, ll);
+		assert_non_null(x);
+		if (r & 1) {
+			x->master.l3 = l3;
+			x->master.l4 = r & 0x20 ? IPPROTO_TCP : IPPROTO_UDP;
+			rnd_addr(&x->master.src, l3);
+			rnd_addr(&x->master.dst, l3);
+			x->master.sport = (uint16_t)rnd();
+			x->master.dport = htons(21);
+			ct->have |= CT_H_MASTER | (r & 0x40 ? CT_H_MASTER_PORTS : 0);
+		}
+		if (r & 2) {
+			for (int k = 0; k < 6; k++)
+				x->seqadj[k] = rnd();
+			ct->have |= CT_H_SEQADJ;
+		}
+		if (r & 4) {
+			for (int k = 0; k < 3; k++)
+				x->synproxy[k] = r & 0x80 ? rnd() : 0;
+			ct->have |= CT_H_SYNPROXY;
+		}
+		if (r & 8) {
+			for (int k = 0; k < 4; k++)
+				x->counters[k] = rnd();
+			ct->have |= CT_H_COUNTERS;
+		}
+		if (ll) {
+			for (size_t k = 0; k < ll; k++)
+				x->labels[k] = (uint8_t)rnd();
+			ct->have |= CT_H_LABELS;
+		}
+	}
+}
+
+static void hexdump(const char *what, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	fprintf(stderr, "%s (%zu bytes):", what, n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%s%02x", i % 32 ? " " : "\n  ", b[i]);
+	fprintf(stderr, "\n");
+}
+
+static struct nlmsghdr *msg_start(char *buf, size_t len, uint8_t subsys, uint8_t l3)
+{
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfh;
+
+	memset(buf, 0, len);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (uint16_t)(subsys << 8);
+	nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
+	nfh->nfgen_family = l3;
+	return nlh;
+}
+
+/* Both messages equal byte for byte, and parse to equal library objects. */
+static void same_ct_msgs(const struct nlmsghdr *a, const struct nlmsghdr *b, unsigned i)
+{
+	struct nf_conntrack *pa = nfct_new(), *pb = nfct_new();
+
+	if (a->nlmsg_len != b->nlmsg_len || memcmp(a, b, a->nlmsg_len) != 0) {
+		fprintf(stderr, "entry %u differs\n", i);
+		hexdump("library", a, a->nlmsg_len);
+		hexdump("direct", b, b->nlmsg_len);
+		fail();
+	}
+	assert_true(nfct_nlmsg_parse(a, pa) >= 0);
+	assert_true(nfct_nlmsg_parse(b, pb) >= 0);
+	assert_int_equal(nfct_cmp(pa, pb, NFCT_CMP_ALL), 1);
+	nfct_destroy(pa);
+	nfct_destroy(pb);
+}
+
+static void nlbuild_ct_as_library(void **state)
+{
+	static char ba[16384] __attribute__((aligned(8))), bb[16384] __attribute__((aligned(8)));
+
+	(void)state;
+	for (unsigned i = 0; i < 4000; i++) {
+		struct ct ct, key;
+		bool wt = i & 4;
+		uint32_t timeout = i % 3 ? 600 + i : 0;
+		struct nf_conntrack *n;
+		struct nlmsghdr *a, *b;
+
+		varied_ct(&ct, i);
+		/* create/update: what kernel.c sent through the library */
+		n = ct_to_nfct_mode(&ct, CT_NFCT_KERNEL, wt);
+		assert_non_null(n);
+		if (timeout)
+			nfct_set_attr_u32(n, ATTR_TIMEOUT, timeout);
+		else
+			nfct_attr_unset(n, ATTR_TIMEOUT);
+		a = msg_start(ba, sizeof(ba), NFNL_SUBSYS_CTNETLINK, ct.orig.l3);
+		b = msg_start(bb, sizeof(bb), NFNL_SUBSYS_CTNETLINK, ct.orig.l3);
+		assert_int_equal(nfct_nlmsg_build(a, n), 0);
+		nfct_destroy(n);
+		assert_int_equal(nlb_ct(b, &ct, wt, timeout), 0);
+		same_ct_msgs(a, b, i);
+
+		/* delete: the key only */
+		key = ct;
+		key.have &= CT_H_ORIG | CT_H_PORTS | CT_H_ICMP | CT_H_ZONE;
+		key.ext = NULL;
+		n = ct_to_nfct_mode(&key, CT_NFCT_PRINT, true);
+		a = msg_start(ba, sizeof(ba), NFNL_SUBSYS_CTNETLINK, ct.orig.l3);
+		b = msg_start(bb, sizeof(bb), NFNL_SUBSYS_CTNETLINK, ct.orig.l3);
+		assert_int_equal(nfct_nlmsg_build(a, n), 0);
+		nfct_destroy(n);
+		assert_int_equal(nlb_ct_key(b, &ct), 0);
+		same_ct_msgs(a, b, i);
+		ct_release(&ct);
+	}
+}
+
+static void varied_exp(struct exp *e, unsigned i)
+{
+	uint32_t r = rnd();
+	uint8_t l3 = i % 2 ? AF_INET6 : AF_INET;
+	bool icmp = (i / 2) % 5 == 4;
+
+	memset(e, 0, sizeof(*e));
+	e->master.l3 = e->expected.l3 = e->mask.l3 = e->nat.l3 = l3;
+	e->master.l4 = IPPROTO_TCP;
+	e->expected.l4 = e->mask.l4 = e->nat.l4 =
+		icmp ? (l3 == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6) :
+		(i / 2) % 5 == 3 ? IPPROTO_UDP : IPPROTO_TCP;
+	rnd_addr(&e->master.src, l3);
+	rnd_addr(&e->master.dst, l3);
+	e->master.sport = (uint16_t)rnd();
+	e->master.dport = htons(21);
+	e->expected.src = e->master.dst;
+	e->expected.dst = e->master.src;
+	e->expected.dport = (uint16_t)rnd();
+	memset(&e->mask.src, 0xff, sizeof(e->mask.src));
+	memset(&e->mask.dst, 0xff, sizeof(e->mask.dst));
+	e->mask.dport = 0xffff;
+	e->have = EXP_H_MASTER | EXP_H_EXPECTED | EXP_H_MASK;
+	if (!icmp && !(r & 1))
+		e->have |= EXP_H_PORTS;
+	if (r & 2) { e->timeout = 300; e->have |= EXP_H_TIMEOUT; }
+	if (r & 4) { e->flags = r & 8 ? 1 : 0; e->have |= EXP_H_FLAGS; }
+	if (r & 0x10) { e->class = (r >> 5) & 1; e->have |= EXP_H_CLASS; }
+	if (r & 0x40) {
+		e->nat_dir = (r >> 7) & 1;
+		rnd_addr(&e->nat.src, l3);
+		rnd_addr(&e->nat.dst, l3);
+		e->nat.sport = (uint16_t)rnd();
+		e->nat.dport = (uint16_t)rnd();
+		e->have |= EXP_H_NAT | (r & 0x100 ? EXP_H_NAT_ADDR : 0);
+	}
+	if (r & 0x200) { strcpy(e->helper, r & 0x400 ? "ftp" : "sip"); e->have |= EXP_H_HELPER; }
+	if (r & 0x800) { strcpy(e->fn, r & 0x1000 ? "nat-follow-master" : "x"); e->have |= EXP_H_FN; }
+	if (r & 0x2000) { e->zone = (uint16_t)rnd(); e->have |= EXP_H_ZONE; }
+	if (r & 0x4000)
+		e->have &= ~EXP_H_MASK;
+}
+
+static void nlbuild_exp_as_library(void **state)
+{
+	static char ba[4096] __attribute__((aligned(8))), bb[4096] __attribute__((aligned(8)));
+
+	(void)state;
+	for (unsigned i = 0; i < 2000; i++) {
+		struct exp e;
+		uint32_t timeout = i % 3 ? 100 + i : 0;
+		struct nf_expect *n, *pa, *pb;
+		struct nlmsghdr *a, *b;
+
+		varied_exp(&e, i);
+		n = exp_to_nfexp_mode(&e, true);
+		assert_non_null(n);
+		if (timeout)
+			nfexp_set_attr_u32(n, ATTR_EXP_TIMEOUT, timeout);
+		a = msg_start(ba, sizeof(ba), NFNL_SUBSYS_CTNETLINK_EXP, e.master.l3);
+		b = msg_start(bb, sizeof(bb), NFNL_SUBSYS_CTNETLINK_EXP, e.master.l3);
+		assert_int_equal(nfexp_nlmsg_build(a, n), 0);
+		nfexp_destroy(n);
+		assert_int_equal(nlb_exp(b, &e, timeout), 0);
+		if (a->nlmsg_len != b->nlmsg_len || memcmp(a, b, a->nlmsg_len) != 0) {
+			fprintf(stderr, "expectation %u differs\n", i);
+			hexdump("library", a, a->nlmsg_len);
+			hexdump("direct", b, b->nlmsg_len);
+			fail();
+		}
+		pa = nfexp_new();
+		pb = nfexp_new();
+		assert_true(nfexp_nlmsg_parse(a, pa) >= 0);
+		assert_true(nfexp_nlmsg_parse(b, pb) >= 0);
+		assert_int_equal(nfexp_cmp(pa, pb, NFCT_CMP_ALL), 1);
+		nfexp_destroy(pa);
+		nfexp_destroy(pb);
+	}
+}
+
 /*
  * Byte-exact dump lines: Debian's conntrackd 1.4.7 started in our namespace
  * caches the same kernel table; its -i / -i expect lines (minus the
@@ -1007,6 +1313,8 @@ static void sysctl_set(const char *path, const char *v)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(nlbuild_ct_as_library),
+		cmocka_unit_test(nlbuild_exp_as_library),
 		cmocka_unit_test_setup(create_2000_and_dump_back, setup),
 		cmocka_unit_test_setup(events_and_origin, setup),
 		cmocka_unit_test_setup(overrun_resyncs, setup),
