@@ -5,12 +5,12 @@
 #
 #  * fw1 creates 20,000 conntracks and 50 expectations (with their ftp
 #    masters); fw2's external cache holds them all;
-#  * fw2 commits them (-c) while another process creates 100 conntracks in
-#    fw2's kernel at 100/s, so some are created while the commit has the
-#    NEW/UPDATE groups left: fw2 learns those from the resync after it;
+#  * fw2 commits them (-c) while another process creates 1,000 conntracks
+#    in fw2's kernel at 2,000/s, so some are created while the commit has
+#    the NEW/UPDATE groups left: fw2 learns those from the resync after it;
 #  * -c returns 0 with everything in the kernel, the log has the usual
 #    commit lines; fw2's internal cache then equals fw2's kernel table;
-#  * fw1 receives exactly the 100 new conntracks, never the 20,000 (nor
+#  * fw1 receives exactly the 1,000 new conntracks, never the 20,000 (nor
 #    the 50 expectations) it sent.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +23,7 @@ if ! cc -O2 -o "$INJ" "$TOP_DIR/bench/inject.c" $(pkg-config --cflags --libs lib
 	finish; exit
 fi
 : "${COMMIT_N:=20000}"
-E=50 OTHERS=100
+E=50 OTHERS=1000
 N="commit[paused events]"
 
 # orig tuples of our entries (fw1's: 100.64.x, masters 11.x; the others: 100.65.x)
@@ -56,11 +56,11 @@ if ! wait_until 60 eval "[ \$(cnt fw2 -e) -eq $nct ] && [ \$(ext_exp fw2) -eq $E
 fi
 r0=$(resyncs) e0=$(events)
 
-# others: 100 conntracks in fw2's kernel at 100/s; the commit starts 0.3 s in
-nsx fw2 "$INJ" create -n $OTHERS -r 100 -p udp -s 100.65.0.1 -d 172.16.0.2 >/dev/null 2>"$T/inject2.err" &
+# others: conntracks in fw2's kernel for 0.5 s; the commit starts 0.2 s in
+nsx fw2 "$INJ" create -n $OTHERS -r $((OTHERS * 2)) -p udp -s 100.65.0.1 -d 172.16.0.2 >/dev/null 2>"$T/inject2.err" &
 inj_pid=$!
 PIDS="$PIDS $inj_pid"
-sleep 0.3
+sleep 0.2
 ctd fw2 -c >"$T/commit.out" 2>&1
 rc=$?
 kc=$(nsx fw2 conntrack -L 2>/dev/null | grep -c -E 'src=(100\.64\.|11\.)') ke=$(k_exp)
