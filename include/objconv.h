@@ -19,11 +19,16 @@ struct nlmsghdr;
  * layer-3 info) or ENOMEM. */
 int  ct_from_nfct(struct ct *ct, const struct nf_conntrack *n);
 int  exp_from_nfexp(struct exp *e, const struct nf_expect *n);
-/* From one ctnetlink message (event or dump), through a temporary library
+/* From one ctnetlink message (event or dump): conntracks with the one-pass
+ * parser (obj_nlparse.h), expectations through a temporary library
  * object: 0, or -1 if the library refused it, it is unusable or no memory.
  * The caller checks the message's shape first where it is not the kernel's
  * own reply (events: nl.c). */
 int  ct_from_nlmsg(struct ct *ct, const struct nlmsghdr *nlh);
+/* The same through libnetfilter_conntrack (nfct_nlmsg_parse, then
+ * ct_from_nfct): the reference the one-pass parser (obj_nlparse.h) is
+ * tested against. */
+int  ct_from_nlmsg_nfct(struct ct *ct, const struct nlmsghdr *nlh);
 int  exp_from_nlmsg(struct exp *e, const struct nlmsghdr *nlh);
 /* To a fresh libnetfilter_conntrack object (caller nfct_destroy()s).
  * ct_to_nfct == ct_to_nfct_mode(ct, CT_NFCT_KERNEL, false). */

@@ -1,7 +1,8 @@
 /*
  * ctnetlink event sockets, dumps, overrun recovery and polling mode.
  *
- * Events are read with libmnl and parsed with nfct_nlmsg_parse(): we see
+ * Events are read with libmnl; conntracks are parsed in one pass
+ * (obj_nlparse.c), expectations with nfexp_nlmsg_parse(). We see
  * the netlink header, so the port id of the socket that caused an event
  * tells us whether it came from our own commit/inject/flush sockets.
  */
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "nl.h"
 #include "objconv.h"
+#include "obj_nlparse.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -231,7 +233,7 @@ static void parse_ct(const struct nlmsghdr *nlh, size_t avail, enum nl_event ev,
 {
 	struct ct ct;
 
-	if (!nl_msg_ok(nlh, avail, false) || ct_from_nlmsg(&ct, nlh) != 0) {
+	if (!nl_msg_ok(nlh, avail, false) || ct_parse_nlmsg(&ct, nlh) != 0) {
 		st->failed++;
 		return;
 	}

@@ -13,6 +13,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "objconv.h"
+#include "obj_nlparse.h"
 #include "nl.h"
 
 #ifndef IP_CT_TCP_FLAG_BE_LIBERAL
@@ -673,6 +674,16 @@ struct nf_expect *exp_to_nfexp(const struct exp *e)
 }
 
 int ct_from_nlmsg(struct ct *ct, const struct nlmsghdr *nlh)
+{
+	/* Dumps and flushes come here without the event path's check. */
+	if (!nl_msg_ok(nlh, NLMSG_ALIGN(nlh->nlmsg_len), false)) {
+		memset(ct, 0, sizeof(*ct));
+		return -1;
+	}
+	return ct_parse_nlmsg(ct, nlh) == 0 ? 0 : -1;
+}
+
+int ct_from_nlmsg_nfct(struct ct *ct, const struct nlmsghdr *nlh)
 {
 	struct nf_conntrack *n;
 	int r = -1;

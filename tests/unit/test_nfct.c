@@ -12,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "objconv.h"
 #include "conf.h"
 #include "nl.h"
+#include "obj_nlparse.h"
 
 static uint32_t ip4(const char *s)
 {
@@ -465,6 +469,348 @@ static void filter_tcp_state(void **state)
 	assert_false(filter_ct_accept(&f, &t));
 }
 
+/* ---- one-pass parser against libnetfilter_conntrack's (obj_nlparse.c) ---- */
+
+static uint32_t rng = 2463534242u;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+static bool coin(unsigned pct)
+{
+	return rnd() % 100 < pct;
+}
+
+static void put_rnd(struct nlmsghdr *nlh, uint16_t type, size_t len)
+{
+	uint8_t b[64];
+
+	for (size_t i = 0; i < len; i++)
+		b[i] = coin(30) ? 0 : (uint8_t)rnd();
+	mnl_attr_put(nlh, type, len, b);
+}
+
+struct gen {
+	uint8_t l3, l4;
+	union addr a[4];        /* orig src, dst, NATed reply src, dst */
+};
+
+static void put_tuple(struct nlmsghdr *nlh, uint16_t type, const struct gen *g, bool reply)
+{
+	static const uint8_t icmp_types[] = { 8, 0, 13, 3, 128, 129, 135, 200 };
+	struct nlattr *t = mnl_attr_nest_start(nlh, type), *n;
+	const union addr *src = &g->a[reply ? 2 : 0], *dst = &g->a[reply ? 3 : 1];
+	bool v6 = g->l3 == AF_INET6;
+
+	if (coin(95)) {
+		n = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+		if ((!v6 || coin(3)) && coin(96))
+			mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, src->b);
+		if ((!v6 || coin(3)) && coin(96))
+			mnl_attr_put(nlh, CTA_IP_V4_DST, 4, dst->b);
+		if ((v6 || coin(3)) && coin(96))
+			mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, src->b);
+		if ((v6 || coin(3)) && coin(96))
+			mnl_attr_put(nlh, CTA_IP_V6_DST, 16, dst->b);
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (coin(95)) {
+		bool icmp = g->l4 == IPPROTO_ICMP || g->l4 == IPPROTO_ICMPV6;
+
+		n = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+		if (coin(96))
+			mnl_attr_put_u8(nlh, CTA_PROTO_NUM, g->l4);
+		if ((!icmp || coin(3)) && coin(96))
+			mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, (uint16_t)rnd());
+		if ((!icmp || coin(3)) && coin(96))
+			mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, (uint16_t)rnd());
+		if ((icmp && coin(90)) || coin(3)) {
+			bool six = g->l4 == IPPROTO_ICMPV6 ? !coin(3) : coin(3);
+
+			if (coin(95))
+				mnl_attr_put_u8(nlh, six ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE,
+						icmp_types[rnd() % sizeof(icmp_types)]);
+			if (coin(95))
+				mnl_attr_put_u8(nlh, six ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE,
+						(uint8_t)(rnd() % 4));
+			if (coin(95))
+				mnl_attr_put_u16(nlh, six ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID,
+						 (uint16_t)rnd());
+		}
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (coin(5))
+		mnl_attr_put_u16(nlh, CTA_TUPLE_ZONE, (uint16_t)rnd());
+	mnl_attr_nest_end(nlh, t);
+}
+
+static void put_u32x3(struct nlmsghdr *nlh, uint16_t type, unsigned pct)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+
+	for (uint16_t i = 1; i <= 3; i++)
+		if (coin(pct))
+			mnl_attr_put_u32(nlh, i, coin(40) ? 0 : rnd());
+	mnl_attr_nest_end(nlh, n);
+}
+
+static void put_counters(struct nlmsghdr *nlh, uint16_t type)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+
+	if (coin(85))
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_PACKETS, ((uint64_t)rnd() << 32) | rnd());
+	if (coin(85))
+		mnl_attr_put_u64(nlh, CTA_COUNTERS_BYTES, ((uint64_t)rnd() << 32) | rnd());
+	if (coin(15))
+		mnl_attr_put_u32(nlh, CTA_COUNTERS32_PACKETS, rnd());
+	if (coin(15))
+		mnl_attr_put_u32(nlh, CTA_COUNTERS32_BYTES, rnd());
+	mnl_attr_nest_end(nlh, n);
+}
+
+static void put_protoinfo(struct nlmsghdr *nlh, const struct gen *g)
+{
+	struct nlattr *p = mnl_attr_nest_start(nlh, CTA_PROTOINFO), *n;
+	unsigned which = coin(90) ? g->l4 : (unsigned)rnd() % 256;
+
+	if (which == IPPROTO_TCP || coin(3)) {
+		n = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+		if (coin(95))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, (uint8_t)(rnd() % 10));
+		if (coin(80))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, (uint8_t)(rnd() % 15));
+		if (coin(80))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_WSCALE_REPLY, (uint8_t)(rnd() % 15));
+		if (coin(70))
+			mnl_attr_put_u16(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, (uint16_t)rnd());
+		if (coin(70))
+			mnl_attr_put_u16(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, (uint16_t)rnd());
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (which == IPPROTO_SCTP || coin(3)) {
+		n = mnl_attr_nest_start(nlh, CTA_PROTOINFO_SCTP);
+		if (coin(95))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_SCTP_STATE, (uint8_t)(rnd() % 10));
+		if (coin(90))
+			mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, rnd());
+		if (coin(90))
+			mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_REPLY, rnd());
+		mnl_attr_nest_end(nlh, n);
+	}
+	if (which == IPPROTO_DCCP || coin(3)) {
+		n = mnl_attr_nest_start(nlh, CTA_PROTOINFO_DCCP);
+		if (coin(95))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_DCCP_STATE, (uint8_t)(rnd() % 9));
+		if (coin(90))
+			mnl_attr_put_u8(nlh, CTA_PROTOINFO_DCCP_ROLE, (uint8_t)(rnd() % 3));
+		if (coin(70))
+			mnl_attr_put_u64(nlh, CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ,
+					 ((uint64_t)rnd() << 32) | rnd());
+		mnl_attr_nest_end(nlh, n);
+	}
+	mnl_attr_nest_end(nlh, p);
+}
+
+static void put_top(struct nlmsghdr *nlh, unsigned what, const struct gen *g)
+{
+	static const char *const helpers[] = { "ftp", "sip", "", "amanda", "a23456789012345" };
+	struct nlattr *n;
+
+	switch (what) {
+	case 0: if (coin(98)) put_tuple(nlh, CTA_TUPLE_ORIG, g, false); break;
+	case 1: if (coin(90)) put_tuple(nlh, CTA_TUPLE_REPLY, g, true); break;
+	case 2: if (coin(15)) put_tuple(nlh, CTA_TUPLE_MASTER, g, coin(50)); break;
+	case 3:
+		if (coin(90))
+			mnl_attr_put_u32(nlh, CTA_STATUS, htonl(rnd() & 0x3fff));
+		break;
+	case 4: if (coin(85)) put_protoinfo(nlh, g); break;
+	case 5:
+		if (coin(15)) {
+			n = mnl_attr_nest_start(nlh, CTA_HELP);
+			if (coin(90))
+				mnl_attr_put_strz(nlh, CTA_HELP_NAME, helpers[rnd() % 5]);
+			if (coin(10))
+				put_rnd(nlh, CTA_HELP_INFO, rnd() % 12);
+			mnl_attr_nest_end(nlh, n);
+		}
+		break;
+	case 6: if (coin(90)) mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(rnd() % 500000)); break;
+	case 7: if (coin(50)) mnl_attr_put_u32(nlh, CTA_MARK, coin(30) ? 0 : rnd()); break;
+	case 8: if (coin(30)) put_counters(nlh, CTA_COUNTERS_ORIG); break;
+	case 9: if (coin(30)) put_counters(nlh, CTA_COUNTERS_REPLY); break;
+	case 10: if (coin(50)) mnl_attr_put_u32(nlh, CTA_USE, htonl(1)); break;
+	case 11: if (coin(60)) mnl_attr_put_u32(nlh, CTA_ID, rnd()); break;
+	case 12: if (coin(10)) put_u32x3(nlh, CTA_NAT_SEQ_ADJ_ORIG, 90); break;
+	case 13: if (coin(10)) put_u32x3(nlh, CTA_NAT_SEQ_ADJ_REPLY, 90); break;
+	case 14: if (coin(10)) mnl_attr_put_u32(nlh, CTA_SECMARK, rnd()); break;
+	case 15: if (coin(20)) mnl_attr_put_u16(nlh, CTA_ZONE, htons((uint16_t)(rnd() % 5))); break;
+	case 16:
+		if (coin(10)) {
+			n = mnl_attr_nest_start(nlh, CTA_SECCTX);
+			mnl_attr_put_strz(nlh, CTA_SECCTX_NAME, "system_u:object_r:x_t:s0");
+			mnl_attr_nest_end(nlh, n);
+		}
+		break;
+	case 17:
+		if (coin(20)) {
+			n = mnl_attr_nest_start(nlh, CTA_TIMESTAMP);
+			if (coin(90))
+				mnl_attr_put_u64(nlh, CTA_TIMESTAMP_START, ((uint64_t)rnd() << 32) | rnd());
+			if (coin(40))
+				mnl_attr_put_u64(nlh, CTA_TIMESTAMP_STOP, ((uint64_t)rnd() << 32) | rnd());
+			mnl_attr_nest_end(nlh, n);
+		}
+		break;
+	case 18:
+		if (coin(15)) {
+			static const size_t lens[] = { 0, 4, 8, 16, 3, 5, 13, 20, 60 };
+
+			put_rnd(nlh, CTA_LABELS, lens[rnd() % 9]);
+		}
+		break;
+	case 19: if (coin(50)) put_u32x3(nlh, CTA_SYNPROXY, 95); break;
+	case 20: if (coin(5)) put_rnd(nlh, 30, rnd() % 9); break;     /* unknown */
+	case 21: if (coin(3)) put_rnd(nlh, CTA_NAT_SRC, rnd() % 9); break;
+	}
+}
+
+#define NTOP 22
+
+/* A random conntrack event: random protocol, family, NAT, attribute order,
+ * presence and, rarely, duplicates and misplaced attributes. */
+static size_t gen_ct_msg(uint8_t *buf, size_t size)
+{
+	static const uint8_t l4s[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
+				       IPPROTO_SCTP, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_UDPLITE };
+	unsigned order[NTOP];
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfg;
+	struct gen g;
+
+	memset(buf, 0, size);
+	memset(&g, 0, sizeof(g));
+	g.l3 = coin(50) ? AF_INET : AF_INET6;
+	g.l4 = l4s[rnd() % sizeof(l4s)];
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++)
+			g.a[i].v6[j] = rnd();
+	if (coin(60)) {         /* no NAT: the reply is the inverse */
+		g.a[2] = g.a[1];
+		g.a[3] = g.a[0];
+	}
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = coin(97) ? g.l3 : (uint8_t)rnd();
+	for (unsigned i = 0; i < NTOP; i++)
+		order[i] = i;
+	if (coin(30))
+		for (unsigned i = NTOP - 1; i > 0; i--) {
+			unsigned j = rnd() % (i + 1), t = order[i];
+
+			order[i] = order[j];
+			order[j] = t;
+		}
+	for (unsigned i = 0; i < NTOP; i++) {
+		put_top(nlh, order[i], &g);
+		if (coin(2))
+			put_top(nlh, order[i], &g);
+	}
+	return nlh->nlmsg_len;
+}
+
+static void assert_same_ct(const struct ct *a, const struct ct *b)
+{
+	struct ct x = *a, y = *b;
+
+	x.ext = y.ext = NULL;
+	assert_memory_equal(&x, &y, sizeof(x));
+	assert_true((a->ext == NULL) == (b->ext == NULL));
+	if (a->ext) {
+		assert_int_equal(a->ext->labels_len, b->ext->labels_len);
+		assert_memory_equal(a->ext, b->ext, sizeof(*a->ext) + a->ext->labels_len);
+	}
+}
+
+/* Both parsers on one message; returns whether it was accepted. */
+static bool compare_parsers(const struct nlmsghdr *nlh)
+{
+	struct ct a, b;
+	int ra, rb;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	ra = ct_from_nlmsg_nfct(&a, nlh);
+	rb = ct_from_nlmsg(&b, nlh);
+	assert_int_equal(ra == 0, rb == 0);
+	if (ra == 0)
+		assert_same_ct(&a, &b);
+	ct_release(&a);
+	ct_release(&b);
+	return ra == 0;
+}
+
+static void nlparse_equals_libnfct(void **state)
+{
+	static uint8_t buf[8192] __attribute__((aligned(8)));
+	unsigned accepted = 0, n = 20000;
+
+	(void)state;
+	for (unsigned i = 0; i < n; i++) {
+		gen_ct_msg(buf, sizeof(buf));
+		accepted += compare_parsers((const struct nlmsghdr *)buf);
+	}
+	/* Most generated events are usable: the comparison is not vacuous. */
+	assert_true(accepted > n / 2);
+}
+
+/* Corrupted and truncated messages: what nl_msg_ok() lets through is
+ * accepted or refused by both parsers alike, with the same result. */
+static void nlparse_malformed_like_libnfct(void **state)
+{
+	static uint8_t buf[8192] __attribute__((aligned(8)));
+	unsigned passed = 0, n = 40000;
+
+	(void)state;
+	for (unsigned i = 0; i < n; i++) {
+		struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+		size_t len = gen_ct_msg(buf, sizeof(buf));
+		unsigned k = 1 + rnd() % 4;
+
+		for (unsigned j = 0; j < k; j++) {
+			size_t at = 20 + rnd() % (len - 20);
+
+			switch (rnd() % 4) {
+			case 0: buf[at] ^= (uint8_t)(1u << (rnd() % 8)); break;
+			case 1: buf[at] = (uint8_t)rnd(); break;
+			case 2: buf[at & ~(size_t)3] = (uint8_t)(rnd() % 40); break; /* an nla_len */
+			default:
+				nlh->nlmsg_len = (uint32_t)(20 + rnd() % (len - 19));
+				break;
+			}
+		}
+		if (nlh->nlmsg_len < 20 || nlh->nlmsg_len > len)
+			continue;
+		if (!nl_msg_ok(nlh, NLMSG_ALIGN(nlh->nlmsg_len), false)) {
+			struct ct c;
+
+			memset(&c, 0, sizeof(c));
+			assert_int_equal(ct_from_nlmsg(&c, nlh), -1);
+			continue;
+		}
+		passed++;
+		compare_parsers(nlh);
+	}
+	assert_true(passed > n / 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +825,8 @@ int main(void)
 		cmocka_unit_test(filter_protocol),
 		cmocka_unit_test(filter_address),
 		cmocka_unit_test(filter_tcp_state),
+		cmocka_unit_test(nlparse_equals_libnfct),
+		cmocka_unit_test(nlparse_malformed_like_libnfct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
