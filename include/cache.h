@@ -25,15 +25,17 @@ struct qnode {
 /*
  * 48 bytes + the object (struct ct: 144). Objects come from per-cache slabs
  * (no malloc header), so a cached conntrack costs 192 bytes plus its share
- * of the bucket array; the bucket is recomputed from the key when needed.
+ * of the bucket array.
  */
+#define CACHE_HASH_BITS 24
 struct cache_obj {
 	struct cache_obj *hnext;
-	uint8_t  kind;              /* enum obj_kind */
-	uint8_t  state;             /* enum obj_state */
-	uint8_t  flags;             /* COBJ_F_* */
-	uint8_t  hfrag;             /* top byte of the key hash: most chain
-	                             * mismatches never touch the key's lines */
+	uint32_t kind : 1;          /* enum obj_kind */
+	uint32_t state : 2;         /* enum obj_state */
+	uint32_t flags : 5;         /* COBJ_F_* */
+	uint32_t hash : CACHE_HASH_BITS; /* low bits of the key hash: chain
+	                             * mismatches and rehashes never touch the
+	                             * key's cache lines */
 	uint32_t created;           /* wall-clock seconds: "[active since]" */
 	uint32_t updated;           /* monotonic seconds of last create/update */
 	uint32_t expires;           /* monotonic seconds (ALARM external), 0 = never */

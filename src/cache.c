@@ -30,6 +30,7 @@ struct cache {
 	char              name[16];
 	enum obj_kind     kind;
 	uint32_t          hashsize, hashlimit, seed;
+	uint32_t          mask;     /* hashsize - 1 if a power of two, else 0 */
 	struct cache_obj **buckets;
 	struct cache_stats st;
 	size_t            objsz;
@@ -93,11 +94,18 @@ size_t cache_mem_bytes(const struct cache *c)
 		(size_t)c->nslabs * SLAB_SIZE;
 }
 
+static uint32_t pow2_mask(uint32_t size)
+{
+	return (size & (size - 1)) == 0 ? size - 1 : 0;
+}
+
+/* Seconds only: the coarse clock is a plain vDSO read (the precise one
+ * costs ~50-100 ns in a VM), and this runs for every cached message. */
 uint32_t cache_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint32_t)ts.tv_sec;
 }
 
@@ -124,6 +132,7 @@ struct cache *cache_new(const char *name, enum obj_kind kind,
 	c->objsz = (c->objsz + 7) & ~(size_t)7;
 	c->per_slab = (uint32_t)((SLAB_SIZE - sizeof(struct slab)) / c->objsz);
 	c->hashsize = hashsize;
+	c->mask = pow2_mask(hashsize);
 	c->hashlimit = hashlimit;
 	/* A per-cache seed so peers cannot aim entries at one bucket. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -137,12 +146,20 @@ uint32_t cache_hashsize(const struct cache *c) { return c->hashsize; }
 const struct cache_stats *cache_stats(const struct cache *c) { return &c->st; }
 struct cache_stats *cache_stats_mut(struct cache *c) { return &c->st; }
 
+/* The key hash as the node stores it (CACHE_HASH_BITS wide). */
+#define HASH_MASK ((1u << CACHE_HASH_BITS) - 1)
 static uint32_t obj_hash(const struct cache *c, const void *obj)
 {
 	if (c->kind == OBJ_CT)
-		return ct_hash(obj, c->seed);
-	return exp_hash(obj, c->seed);
+		return ct_hash(obj, c->seed) & HASH_MASK;
+	return exp_hash(obj, c->seed) & HASH_MASK;
 }
+
+static uint32_t bucket_of(const struct cache *c, uint32_t h)
+{
+	return c->mask ? h & c->mask : h % c->hashsize;
+}
+
 
 static bool obj_equal(const struct cache *c, const struct cache_obj *o,
 		      const void *obj)
@@ -157,8 +174,8 @@ struct cache_obj *cache_find(struct cache *c, const void *obj)
 	uint32_t h = obj_hash(c, obj);
 	struct cache_obj *o;
 
-	for (o = c->buckets[h % c->hashsize]; o != NULL; o = o->hnext)
-		if (o->hfrag == (uint8_t)(h >> 24) && obj_equal(c, o, obj))
+	for (o = c->buckets[bucket_of(c, h)]; o != NULL; o = o->hnext)
+		if (o->hash == h && obj_equal(c, o, obj))
 			return o;
 	return NULL;
 }
@@ -186,7 +203,7 @@ void cache_obj_free(struct cache_obj *o)
 
 static void unhash(struct cache *c, struct cache_obj *o)
 {
-	struct cache_obj **pp = &c->buckets[obj_hash(c, o + 1) % c->hashsize];
+	struct cache_obj **pp = &c->buckets[bucket_of(c, o->hash)];
 
 	for (; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == o) {
@@ -272,7 +289,10 @@ const struct ct *cache_ct_view(const struct cache_obj *o, struct ct *tmp, void *
 
 /*
  * HashSize is only the initial size: past 2 entries per bucket the table
- * doubles, rehashed at once (log2 times in a cache's life; ~10 ms at 200k).
+ * doubles, rehashed at once (log2 times in a cache's life; ~10 ms at 200k)
+ * from the hashes the nodes keep, so a rehash reads one cache line per
+ * entry. Never beyond 2^CACHE_HASH_BITS buckets: the stored hash is the
+ * bucket index's whole input.
  * Doubling maps bucket b to b or b + old size, so a stepwise walk resumed
  * after a growth skips nothing; growth still waits while one is unfinished
  * (it could see an entry twice) or while a callback runs. Buckets stay
@@ -284,10 +304,11 @@ const struct ct *cache_ct_view(const struct cache_obj *o, struct ct *tmp, void *
 static void maybe_grow(struct cache *c)
 {
 	uint64_t nsize = (uint64_t)c->hashsize * 2;
+	uint32_t nmask = pow2_mask((uint32_t)nsize);
 	struct cache_obj **nb;
 
-	if (c->st.hashed <= nsize || c->hashsize < CACHE_GROW_MIN || nsize > c->hashlimit || nsize > UINT32_MAX / 2 ||
-	    c->iterating != 0 || c->step_open)
+	if (c->st.hashed <= nsize || c->hashsize < CACHE_GROW_MIN || nsize > c->hashlimit ||
+	    nsize > (1u << CACHE_HASH_BITS) || c->iterating != 0 || c->step_open)
 		return;
 	nb = calloc((size_t)nsize, sizeof(*nb));
 	if (nb == NULL)
@@ -296,7 +317,7 @@ static void maybe_grow(struct cache *c)
 		struct cache_obj *o, *next;
 
 		for (o = c->buckets[b]; o != NULL; o = next) {
-			uint32_t nbk = obj_hash(c, o + 1) % (uint32_t)nsize;
+			uint32_t nbk = nmask ? o->hash & nmask : o->hash % (uint32_t)nsize;
 
 			next = o->hnext;
 			o->hnext = nb[nbk];
@@ -306,6 +327,7 @@ static void maybe_grow(struct cache *c)
 	free(c->buckets);
 	c->buckets = nb;
 	c->hashsize = (uint32_t)nsize;
+	c->mask = nmask;
 }
 
 static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
@@ -337,11 +359,11 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 	o->created = (uint32_t)time(NULL);
 	o->updated = cache_now();
 	o->flags = COBJ_F_HASHED;
-	o->hfrag = (uint8_t)(h >> 24);
+	o->hash = h;
 	if (c->kind == OBJ_CT)
 		ct_compact(o);
-	o->hnext = c->buckets[h % c->hashsize];
-	c->buckets[h % c->hashsize] = o;
+	o->hnext = c->buckets[bucket_of(c, h)];
+	c->buckets[bucket_of(c, h)] = o;
 	c->st.hashed++;
 	c->st.active++;
 	c->st.objects++;

@@ -258,12 +258,12 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 	struct sync *s = d->sync;
 	bool stream = idx < d->conf->nchannels && d->conf->channels[idx].kind == CHAN_TCP;
 	struct wire_rx_stats before = s->rx;
+	uint64_t now = ev_now_ms();     /* once per datagram, not per message */
 	struct peer *p;
 	size_t off = 0;
 
 	p = seqtrack_peer(&s->peers, from, fromlen,
-			  d->conf->ack_window_size ? d->conf->ack_window_size : 300,
-			  ev_now_ms());
+			  d->conf->ack_window_size ? d->conf->ack_window_size : 300, now);
 	while (off < len) {
 		struct wire_hdr h;
 		int n = wire_next(data + off, len - off, stream, &h, &s->rx);
@@ -282,7 +282,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 		}
 		switch (mode_recv(s, p, &h)) {
 		case RX_DATA:
-			s->last_rx_ms = ev_now_ms();
+			s->last_rx_ms = now;
 			if (d->chans)
 				chanset_set_current(d->chans, idx);
 			if (h.type > WT_EXP_DEL) {
@@ -293,7 +293,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 			apply_msg(s, data + off, &h);
 			break;
 		case RX_CTL:
-			s->last_rx_ms = ev_now_ms();
+			s->last_rx_ms = now;
 			if (d->chans)
 				chanset_set_current(d->chans, idx);
 			break;

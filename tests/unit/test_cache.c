@@ -357,6 +357,46 @@ static void memory_per_entry(void **state)
 	cache_free(c);
 }
 
+/* Growth rehashes from the hash each node keeps: every entry stays
+ * findable and deletable, for power-of-two and other table sizes. */
+static void growth_keeps_every_entry(void **state)
+{
+	static const uint32_t sizes[] = { 1024, 1500, 4099 };
+
+	(void)state;
+	for (unsigned s = 0; s < 3; s++) {
+		const uint32_t n = 40000;
+		struct cache *c = cache_new("external", OBJ_CT, sizes[s], 1u << 20);
+
+		for (uint32_t i = 0; i < n; i++) {
+			struct ct ct = mkct(i, (uint16_t)(i % 3));
+
+			assert_non_null(cache_add(c, &ct));
+		}
+		assert_true(cache_hashsize(c) >= 8 * sizes[s]);
+		for (uint32_t i = 0; i < n; i += 2) {
+			struct ct ct = mkct(i, (uint16_t)(i % 3));
+			struct cache_obj *o = cache_find(c, &ct);
+
+			assert_non_null(o);
+			cache_del(c, o);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			struct ct ct = mkct(i, (uint16_t)(i % 3));
+			struct cache_obj *o = cache_find(c, &ct);
+
+			if (i % 2) {
+				assert_non_null(o);
+				assert_true(ct_key_equal(cobj_cct(o), &ct));
+			} else {
+				assert_null(o);
+			}
+		}
+		assert_int_equal(cache_stats(c)->hashed, n / 2);
+		cache_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +410,7 @@ int main(void)
 		cmocka_unit_test(expectation_cache),
 		cmocka_unit_test(zero_synproxy_not_stored),
 		cmocka_unit_test(memory_per_entry),
+		cmocka_unit_test(growth_keeps_every_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
