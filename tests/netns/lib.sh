@@ -16,6 +16,14 @@ TOP_DIR=$(cd "$LIB_DIR/../.." && pwd)
 : "${CTD_FW1:=ours}"
 : "${CTD_FW2:=ours}"
 : "${VERBOSE:=0}"
+# CTD_VALGRIND=1: our daemon (the daemon only: its clients, the tools and
+# Debian's daemon stay native, as valgrind's start-up would multiply every
+# poll) runs under memcheck; every wait_until deadline is CTD_VG_SCALE
+# times longer; lib_cleanup stops the daemons with SIGTERM (leak check at
+# exit) and fails the scenario on any report.  CTD_VG_OPTS adds options.
+: "${CTD_VALGRIND:=0}"
+VG_SCALE=1
+[ "$CTD_VALGRIND" = 1 ] && VG_SCALE=${CTD_VG_SCALE:-2}
 
 PFX="ctd$$"
 NS_CLIENT="$PFX-client"; NS_FW1="$PFX-fw1"; NS_FW2="$PFX-fw2"; NS_SERVER="$PFX-server"
@@ -48,9 +56,10 @@ check() {
 
 # wait_until TIMEOUT CMD... : poll CMD every 0.1 s until it succeeds or the
 # deadline (seconds, may be fractional) passes.
+# Under valgrind (CTD_VALGRIND=1) the deadline is VG_SCALE times longer.
 wait_until() {
-	local timeout=$1; shift
-	local deadline=$(( $(date +%s%N) + ${timeout%.*} * 1000000000 ))
+	local timeout=${1%.*}; shift
+	local deadline=$(( $(date +%s%N) + ${timeout:-0} * VG_SCALE * 1000000000 ))
 	while :; do
 		"$@" >/dev/null 2>&1 && return 0
 		[ "$(date +%s%N)" -ge "$deadline" ] && return 1
@@ -110,6 +119,7 @@ lib_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	topo_down
+	vg_check || rc=1	# (once: finish() may have done it)
 	if [ -n "$T_BASE" ] && [ -d "$T_BASE" ]; then
 		if [ "${KEEP_TMP:-0}" = 1 ]; then echo "# kept $T_BASE" >&2; else rm -rf "$T_BASE"; fi
 	fi
@@ -134,8 +144,10 @@ new_case() {
 	rm -rf "$T"; mkdir -p "$T"
 }
 
-# Results of a scenario: exit status 1 if anything failed.
+# Results of a scenario: exit status 1 if anything failed.  Under
+# valgrind the daemons are stopped first, so their reports count here.
 finish() {
+	if [ "$CTD_VALGRIND" = 1 ]; then topo_down; vg_check; fi
 	echo "# $(basename "$0"): $N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
 	[ "$N_FAIL" -eq 0 ]
 }
@@ -364,6 +376,53 @@ ctd_conf() {
 	EOF
 }
 
+# ctd_daemon FW BIN ARGS... : the daemon BIN in FW's namespace; our own
+# binary under valgrind when CTD_VALGRIND=1.  -d forks without exec, so
+# memcheck follows the daemon without --trace-children (each process logs
+# to its own vg.<pid>).
+VG_DIR="" VG_CHECKED=0
+ctd_daemon() {
+	local fw=$1 bin=$2; shift 2
+	if [ "$CTD_VALGRIND" != 1 ] || [ "$bin" != "$CTD_OURS" ]; then
+		nsx "$fw" "$bin" "$@"
+		return
+	fi
+	[ -n "$VG_DIR" ] || { VG_DIR=$T_BASE/valgrind; mkdir -p "$VG_DIR"; }
+	# shellcheck disable=SC2086 # CTD_VG_OPTS: several options
+	nsx "$fw" valgrind --tool=memcheck --error-exitcode=99 --log-file="$VG_DIR/vg.%p" \
+		--track-fds=no --leak-check=full --errors-for-leak-kinds=definite \
+		--show-leak-kinds=definite --num-callers=30 \
+		--suppressions="$LIB_DIR/../valgrind.supp" ${CTD_VG_OPTS:-} "$bin" "$@"
+}
+
+# vg_check: after topo_down, one PASS or FAIL for every memcheck log of
+# this run (a log without "ERROR SUMMARY" is a daemon that was SIGKILLed:
+# no leak check, but its errors up to then are in the log).
+VG_REPORT='(Invalid (read|write|free)|Conditional jump|Use of uninitialised|uninitialised byte|Mismatched free|overlap|fishy value|are definitely lost|Process terminating with default action)'
+vg_check() {
+	local f n=0 killed=0 bad=""
+	[ "$CTD_VALGRIND" = 1 ] && [ -n "$VG_DIR" ] && [ "$VG_CHECKED" = 0 ] || return 0
+	VG_CHECKED=1
+	for f in "$VG_DIR"/vg.*; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		if grep -q -E "ERROR SUMMARY: [1-9]|== $VG_REPORT" "$f"; then
+			bad="$bad $f"
+		elif ! grep -q 'ERROR SUMMARY: 0 errors' "$f"; then
+			killed=$((killed + 1))
+		fi
+	done
+	if [ -n "$bad" ]; then
+		fail "valgrind: $(basename "$0"): memcheck reports in$(for f in $bad; do printf ' %s' "${f##*/}"; done)" \
+			"$(grep -h -m3 -E "$VG_REPORT" $bad | tr '\n' '|' | cut -c1-300)"
+		for f in $(printf '%s\n' $bad | head -n2); do	# the first two in full
+			echo "  # ---- $f"; grep -E '^==[0-9]+== ' "$f" | sed -n '/Memcheck, a memory error detector/,$p' | grep -v -E 'Copyright|Using Valgrind|Command:|^==[0-9]+== *$' | head -n 40 | sed 's/^/  # /'
+		done
+		return 1
+	fi
+	pass "valgrind: $(basename "$0"): $n memcheck logs of our daemon, no error and no definite leak ($killed SIGKILLed on purpose: no leak check)"
+}
+
 # ctd FW ARGS... : client of FW's binary with FW's config, inside its namespace
 ctd() {
 	local fw=$1; shift
@@ -389,11 +448,11 @@ ctd_start() {
 		return 1
 	fi
 	if [ "${CTD_START:-d}" = console ]; then
-		nsx "$fw" "$bin" -C "$T/$fw.conf" >>"$T/$fw.out" 2>&1 &
+		ctd_daemon "$fw" "$bin" -C "$T/$fw.conf" >>"$T/$fw.out" 2>&1 &
 		PIDS="$PIDS $!"
 		rc=0
 	else
-		nsx "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
+		ctd_daemon "$fw" "$bin" -C "$T/$fw.conf" -d >>"$T/$fw.out" 2>&1
 		rc=$?
 	fi
 	if [ $rc -ne 0 ]; then
@@ -406,17 +465,22 @@ ctd_start() {
 	fi
 }
 
-# pid(s) of conntrackd in FW's namespace
+# pid(s) of conntrackd in FW's namespace (under valgrind the comm is the
+# tool's, "memcheck-amd64-"; the command line still names conntrackd)
 ctd_pids() {
 	local p
 	for p in $(ip netns pids "$(ns_of "$1")"); do
-		case $(cat /proc/$p/comm 2>/dev/null) in conntrackd|lt-conntrackd) echo "$p";; esac
+		case $(cat /proc/$p/comm 2>/dev/null) in
+		conntrackd|lt-conntrackd) echo "$p";;
+		memcheck-*) tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -q '/conntrackd$' && echo "$p";;
+		esac
 	done
 }
 
 ctd_stop() {
 	local fw=$1 p
 	ctd "$fw" -k >/dev/null 2>&1
+	# (the deadline grows under valgrind: its leak check runs at exit)
 	for p in $(ctd_pids "$fw"); do
 		wait_until 5 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
 	done

@@ -6,6 +6,8 @@
 #
 # CTD_BIN = ours (default) | debian | /path  — the reference must pass too:
 #   CTD_BIN=debian bash tests/netns/t-lifecycle.sh
+# The daemons start through ctd_daemon (lib.sh): under valgrind with
+# CTD_VALGRIND=1, except the one keepalived's script restarts in step 8.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-lifecycle
@@ -40,7 +42,7 @@ check "$N: log says 'initialization completed' and '-- starting in daemon mode -
 	bash -c "grep -q 'initialization completed' '$T/fw1.log' && grep -q -- '-- starting in daemon mode --' '$T/fw1.log'"
 
 # 2. a second -d is refused
-nsx fw1 "$BIN" -C "$T/fw1.conf" -d >"$T/second.out" 2>&1
+ctd_daemon fw1 "$BIN" -C "$T/fw1.conf" -d >"$T/second.out" 2>&1
 rc=$?
 WHY="exit $rc"
 check "$N: second -d with the same lock file exits 1" test $rc -eq 1
@@ -96,7 +98,7 @@ check "$N: every log line is '[Www Mmm dd hh:mm:ss yyyy] (pid=N) [level] text'" 
 WHY="no notice lines"; check "$N: log has notice lines" grep -q -E "$LOGRE" "$T/fw1.log"
 
 # 6. console mode, SIGINT
-nsx fw1 "$BIN" -C "$T/fw1.conf" >"$T/console.out" 2>"$T/console.err" &
+ctd_daemon fw1 "$BIN" -C "$T/fw1.conf" >"$T/console.out" 2>"$T/console.err" &
 cpid=$!
 PIDS="$PIDS $cpid"
 if wait_until 10 ctd_alive fw1; then
@@ -126,7 +128,7 @@ while True:
 ' "$T/notify.sock" >"$T/notify.out" 2>&1 &
 npid=$!; PIDS="$PIDS $npid"
 wait_until 5 test -e "$T/notify.sock.ready"
-nsx fw1 env NOTIFY_SOCKET="$T/notify.sock" "$BIN" -C "$T/fw1-sd.conf" >/dev/null 2>&1 &
+NOTIFY_SOCKET="$T/notify.sock" ctd_daemon fw1 "$BIN" -C "$T/fw1-sd.conf" >/dev/null 2>&1 &
 cpid=$!; PIDS="$PIDS $cpid"
 if wait_until 10 nsx fw1 "$BIN" -C "$T/fw1-sd.conf" -s runtime; then
 	WHY="notifications: $(tr '\n' '|' <"$T/notify.out")"
@@ -147,7 +149,7 @@ if ctd_start fw1; then
 	WHY="lock or socket gone"; check "$N: SIGKILL leaves stale lock and socket" test -e "$T/fw1.lock" -a -S "$T/fw1.ctl"
 	ctd fw1 -s >/dev/null 2>&1; rc=$?
 	WHY="exit $rc"; check "$N: -s against a dead daemon exits 1" test $rc -eq 1
-	nsx fw1 "$BIN" -C "$T/fw1.conf" -d >/dev/null 2>&1; rc=$?
+	ctd_daemon fw1 "$BIN" -C "$T/fw1.conf" -d >/dev/null 2>&1; rc=$?
 	WHY="exit $rc"; check "$N: -d refused while the stale lock exists" test $rc -eq 1
 	rm -f "$T/fw1.lock"
 	if ctd_start fw1; then pass "$N: -d replaces the stale socket after lock removal"
