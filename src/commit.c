@@ -51,6 +51,7 @@ struct commit_state {
 	uint32_t           pos;
 	uint32_t           now;         /* monotonic seconds at this step */
 	uint64_t           issued, failed;
+	uint64_t           related;     /* seen by the first pass: a second is due */
 	struct timespec    start;
 	struct ev_timer    timer;
 };
@@ -98,14 +99,20 @@ static uint32_t commit_timeout(const struct commit_state *cs,
 	return left < 0 ? 60 : (uint32_t)left;
 }
 
+/*
+ * The stored object, not cache_ct_view(): an all-zero synproxy block (the
+ * view's addition) is what the kernel gives every ctnetlink-created
+ * conntrack anyway, so sending it would only cost a copy, an allocation
+ * in the batch and attribute parsing in the kernel, per entry.
+ */
 static int commit_ct_one(struct cache_obj *o, void *arg)
 {
 	struct commit_state *cs = arg;
-	uint64_t xbuf[CACHE_CT_XBUF / 8 + 1];
-	struct ct tmp;
-	const struct ct *ct = cache_ct_view(o, &tmp, xbuf);
+	const struct ct *ct = cobj_cct(o);
 	bool rel = ct_related(ct);
 
+	if (cs->phase == PH_CT_PLAIN && rel)
+		cs->related++;
 	if (rel != (cs->phase == PH_CT_RELATED))
 		return 0;
 	cs->issued++;
@@ -206,11 +213,11 @@ static bool commit_step(struct commit_state *cs)
 	if (!end)
 		return false;
 	cs->pos = 0;
-	if (cs->phase == PH_CT_PLAIN) {
+	if (cs->phase == PH_CT_PLAIN && cs->related) {
 		cs->phase = PH_CT_RELATED;
 		return false;
 	}
-	if (cs->phase == PH_CT_RELATED) {
+	if (cs->phase != PH_EXP) {
 		phase_report(cs, false);
 		if (cs->do_exp) {
 			cs->phase = PH_EXP;
