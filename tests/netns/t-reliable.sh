@@ -17,6 +17,15 @@ set -u
 need_root t-reliable
 lib_init
 : "${SCENARIOS:=1 2 3 4 5 6 7}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
+# Sizes (smaller by default under valgrind, CTD_VALGRIND=1, where the daemon
+# runs 20-50x slower on CPU: same losses, restarts and bulk paths, fewer
+# entries): REL_N conntracks + REL_E expectations in the loss and cold-start
+# bursts, REL_LARGE in scenario 3, REL_RESTART_N (+ REL_RESTART_E) paced
+# over ~2 s in scenario 4.
+if [ "$CTD_VALGRIND" = 1 ]; then
+	: "${REL_N:=2000}" "${REL_E:=100}" "${REL_LARGE:=20000}" "${REL_RESTART_N:=4000}" "${REL_RESTART_E:=50}"
+fi
+: "${REL_N:=10000}" "${REL_E:=500}" "${REL_LARGE:=200000}" "${REL_RESTART_N:=20000}" "${REL_RESTART_E:=200}"
 CTD_FW1=${REL_FW1:-ours} CTD_FW2=${REL_FW2:-ours}	# REL_FW*: exploration only
 
 INJ=$T_BASE/inject
@@ -113,8 +122,8 @@ loss_case() {
 	lossy 30
 	local t0 t1
 	t0=$(date +%s%N)
-	inject -n 10000 -e 500
-	nct=$(k_total fw1)	# 10,000 plus the 500 ftp masters
+	inject -n $REL_N -e $REL_E
+	nct=$(k_total fw1)	# REL_N plus the REL_E ftp masters
 	WHY=""
 	RSQ_MAX=0
 	if ! wait_until 60 eval "rsq_sample; ext_active_ge fw2 $nct"; then
@@ -124,9 +133,9 @@ loss_case() {
 	[ -z "$WHY" ] && note "$N: fw2 held all $nct conntracks $(( (t1 - t0) / 1000000 )) ms after the burst began"
 	check "$N: 30% loss both ways: fw2's external cache holds all $nct conntracks of fw1's kernel" \
 		eval '[ -z "$WHY" ] && [ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
-	wait_until 30 exp_is fw2 500
-	WHY="fw2 -e expect has $(ext_exp_count fw2) of 500"
-	check "$N: ... and the 500 expectations (same tuples as fw1's kernel)" \
+	wait_until 30 exp_is fw2 $REL_E
+	WHY="fw2 -e expect has $(ext_exp_count fw2) of $REL_E"
+	check "$N: ... and the $REL_E expectations (same tuples as fw1's kernel)" \
 		eval '[ "$(ext_exp fw2)" = "$(k_exp fw1)" ]'
 	local lost drop2 drop1
 	lost=$(net_field fw2 "Packets lost") drop2=$(dropped fw2) drop1=$(dropped fw1)
@@ -148,11 +157,11 @@ loss_case() {
 	# NOTRACK under the same loss: measured, not asserted
 	start_pair loss-notrack notrack "$ch" || return
 	lossy 30
-	inject -n 10000 -e 500
+	inject -n $REL_N -e $REL_E
 	nct=$(k_total fw1)
 	# no retransmission: wait until the count stops moving for a second
 	wait_until 10 eval "ext_active_ge fw2 $nct || settled fw2"
-	note "$N: NOTRACK with 30% loss: fw2 holds $(ext_count fw2) of $nct conntracks, $(ext_exp_count fw2) of 500 expectations"
+	note "$N: NOTRACK with 30% loss: fw2 holds $(ext_count fw2) of $nct conntracks, $(ext_exp_count fw2) of $REL_E expectations"
 	topo_down
 }
 
@@ -166,12 +175,13 @@ scenario_2() {
 	lossy 10
 	# both started in the background at once, the burst 0.3 s later: the
 	# HELLO handshake is still in flight when the first NEW messages go
-	nsx fw1 "$CTD_OURS" -C "$T/fw1.conf" >>"$T/fw1.out" 2>&1 &
+	# (ctd_daemon: under valgrind when CTD_VALGRIND=1)
+	ctd_daemon fw1 "$CTD_OURS" -C "$T/fw1.conf" >>"$T/fw1.out" 2>&1 &
 	PIDS="$PIDS $!"
-	nsx fw2 "$CTD_OURS" -C "$T/fw2.conf" >>"$T/fw2.out" 2>&1 &
+	ctd_daemon fw2 "$CTD_OURS" -C "$T/fw2.conf" >>"$T/fw2.out" 2>&1 &
 	PIDS="$PIDS $!"
 	sleep 0.3	# the scenario's fixed offset, not a wait for a state
-	inject -n 10000 -e 500
+	inject -n $REL_N -e $REL_E
 	if ! wait_until 10 ctd_alive fw1 || ! wait_until 10 ctd_alive fw2; then
 		fail "$N: daemons start" "$(tail -n2 "$T/fw1.log" "$T/fw2.log" 2>/dev/null | tr '\n' '|')"; topo_down; return
 	fi
@@ -180,8 +190,8 @@ scenario_2() {
 	WHY="fw2 -e has $(ext_count fw2) of $nct conntracks; fw1 -i has $(int_count fw1)"
 	check "$N: 10% loss, burst 0.3 s after start: every conntrack arrives (same tuples as fw1's kernel)" \
 		eval '[ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
-	wait_until 30 exp_is fw2 500
-	WHY="fw2 -e expect has $(ext_exp_count fw2) of 500"
+	wait_until 30 exp_is fw2 $REL_E
+	WHY="fw2 -e expect has $(ext_exp_count fw2) of $REL_E"
 	check "$N: ... and every expectation" eval '[ "$(ext_exp fw2)" = "$(k_exp fw1)" ]'
 	note "$N: fw2 Packets lost $(net_field fw2 'Packets lost'), nft dropped $(dropped fw2) into fw2, $(dropped fw1) into fw1"
 	topo_down
@@ -192,10 +202,10 @@ big_conf() {	# room for 200k in the caches
 	sed -i -e 's/HashLimit .*/HashLimit 524288/' "$T/$1.conf"
 }
 scenario_3() {
-	local N="large" n=200000 t0 t1 max
+	local N="large" n=$REL_LARGE t0 t1 max
 	max=$(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo 0)
 	if [ "$max" -lt $((n + 1000)) ]; then
-		skip "$N: 200,000 conntracks" "nf_conntrack_max is $max"; return
+		skip "$N: $n conntracks" "nf_conntrack_max is $max"; return
 	fi
 	CONF_HOOK=big_conf start_pair large ftfw || return
 	nsx fw1 sysctl -qw net.netfilter.nf_conntrack_max=262144 2>/dev/null
@@ -237,20 +247,20 @@ scenario_3() {
 
 # ------------------------------------------------------ 4. peer restart
 scenario_4() {
-	local N="restart" ip p
+	local N="restart" ip p n=$REL_RESTART_N e=$REL_RESTART_E
 	start_pair restart-fw2 ftfw || return
 	# a paced burst (~2 s) so the kill lands in its middle
-	inject -n 20000 -e 200 -r 10000 &
+	inject -n $n -e $e -r $((n / 2)) &
 	ip=$!
-	wait_until 10 eval "ext_active_ge fw2 5000"
+	wait_until 10 eval "ext_active_ge fw2 $((n / 4))"
 	for p in $(ctd_pids fw2); do kill -9 "$p"; done
 	note "$N: fw2 SIGKILLed with $(k_total fw1) conntracks in fw1's kernel"
 	wait_until 5 eval '[ -z "$(ctd_pids fw2)" ]'
 	if ! restart_killed fw2; then fail "$N: fw2 restarts after SIGKILL (stale lock)" "$CTD_ERR"; topo_down; return; fi
 	wait "$ip"
-	wait_until 30 eval "int_active_ge fw1 20200"
+	wait_until 30 eval "int_active_ge fw1 $((n + e))"
 	ctd fw2 -n >/dev/null 2>&1
-	wait_until 30 eval "ext_active_ge fw2 20200"
+	wait_until 30 eval "ext_active_ge fw2 $((n + e))"
 	wait_until 10 eval '[ "$(ext_ct fw2)" = "$(int_ct fw1)" ]'
 	same_set "$N: fw2 killed mid-burst, restarted, -n: fw2 -e equals fw1 -i" "ext_ct fw2" "int_ct fw1"
 	wait_until 10 eval '[ "$(ext_exp fw2)" = "$(int_exp fw1)" ]'
@@ -258,9 +268,9 @@ scenario_4() {
 	topo_down
 
 	start_pair restart-fw1 ftfw || return
-	inject -n 20000 -e 200 -r 10000 &
+	inject -n $n -e $e -r $((n / 2)) &
 	ip=$!
-	wait_until 10 eval "ext_active_ge fw2 5000"
+	wait_until 10 eval "ext_active_ge fw2 $((n / 4))"
 	for p in $(ctd_pids fw1); do kill -9 "$p"; done
 	note "$N: fw1 SIGKILLed with $(k_total fw1) conntracks in its kernel, fw2 holding $(cache_active fw2 external)"
 	wait_until 5 eval '[ -z "$(ctd_pids fw1)" ]'
