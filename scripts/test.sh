@@ -5,9 +5,12 @@
 # Every check prints "PASS: x", "FAIL: x (why)" or "SKIP: x (why)"; the last
 # line is "N passed, N failed, N skipped"; exit status 1 if anything failed.
 #
-# Environment: SKIP_DEPS=1, SKIP_ASAN=1, SKIP_NETNS=1, SKIP_FUZZ=1 to leave a
-# stage out (it is then reported as SKIP); NETNS_ONLY="t-failover ..." to run
-# only those scenarios.  Scenario variables (CTD_FW1, CTD_FW2, ...) pass through.
+# Environment: SKIP_DEPS=1, SKIP_ASAN=1, SKIP_NETNS=1, SKIP_FUZZ=1,
+# SKIP_DEMO=1, SKIP_VALGRIND=1 (unit tests and scenarios under valgrind),
+# SKIP_NETNS_VALGRIND=1 (only the scenarios under valgrind), SKIP_BENCH=1 to
+# leave a stage out (it is then reported as SKIP); NETNS_ONLY="t-failover ..."
+# to run only those scenarios (in both netns stages); VG_NETNS: the list run
+# under valgrind.  Scenario variables (CTD_FW1, CTD_FW2, ...) pass through.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -212,6 +215,104 @@ else
 	VG_TIMEOUT=300 bash scripts/valgrind.sh build ${VG_TESTS:-} >"$tmp/vg.out" 2>&1
 	grep -E '^(PASS|FAIL|SKIP): ' "$tmp/vg.out"
 	tally "$tmp/vg.out" || fail "valgrind" "$(tail -n2 "$tmp/vg.out" | tr '\n' ' ')"
+fi
+
+# ------------------------------------------------------- netns + valgrind
+# Our daemon (plain build/, the daemon only: clients and tools stay native)
+# under memcheck; tests/netns/lib.sh (CTD_VALGRIND=1) fails a scenario on
+# any error or definite leak.  The scenarios mostly wait, so VG_LANES (2)
+# of them run at once, longest first, to fit ~4 min on 2 cores; each one's
+# results are printed when all are done.  Which scenarios run and why the
+# others do not: README "Tests", doc/notes/hardening.md.  VG_NETNS picks
+# others; "name:VAR=x,VAR=y" sets variables for one of them (the Debian
+# pairs of t-sync and t-failover run in the ASan stage only).
+: "${VG_NETNS:=t-reliable t-sync:CTD_FW1=ours,CTD_FW2=ours t-hostile-peer t-nat t-failover:CTD_FW1=ours,CTD_FW2=ours t-keepalived t-faults t-auth t-hostile-client t-channels t-kernel-cache t-lifecycle t-ctl-interop t-metrics t-refusal}"
+# the harness must see what memcheck sees: a daemon with a definite leak
+# and a read after free (from a preloaded constructor) must FAIL
+vg_selftest() {
+	local d=$tmp/vg-selftest
+	mkdir -p "$d"
+	cat >"$d/bad.c" <<-'EOF'
+	#define _GNU_SOURCE
+	#include <errno.h>
+	#include <stdlib.h>
+	#include <string.h>
+	static volatile char sink;
+	__attribute__((constructor)) static void bad(void)
+	{
+		char *p;
+		if (strcmp(program_invocation_short_name, "conntrackd"))
+			return;
+		p = malloc(40);	/* definitely lost */
+		p = malloc(8);
+		free(p);
+		sink = p[1];	/* invalid read */
+	}
+	EOF
+	if ! cc -shared -fPIC -O0 -o "$d/bad.so" "$d/bad.c" 2>"$d/cc.err"; then
+		fail "valgrind harness self-test" "cc: $(head -n1 "$d/cc.err")"; return
+	fi
+	LD_PRELOAD=$d/bad.so CTD_VALGRIND=1 CTD_OURS="$top/build/src/conntrackd" \
+		timeout -k 10 120 bash tests/netns/t-refusal.sh >"$d/out" 2>&1
+	if grep '^FAIL: valgrind:' "$d/out" | grep -q 'definitely lost' &&
+	   grep '^FAIL: valgrind:' "$d/out" | grep -q 'Invalid read'; then
+		pass "valgrind harness self-test: a daemon with a definite leak and an invalid read fails its scenario"
+	else
+		fail "valgrind harness self-test" "no FAIL for the planted errors: $(grep -E '^(PASS|FAIL): valgrind' "$d/out" | head -n2 | tr '\n' ' ')"
+	fi
+}
+# vg_one ENTRY: one scenario under valgrind, results in $tmp/vg-NAME.*
+vg_one() {
+	local e=$1 n=${1%%:*} vars="" t0
+	[ "$n" != "$e" ] && vars=${e#*:}
+	t0=$(date +%s)
+	# shellcheck disable=SC2046 # VAR=x words for env
+	env $(tr ',' ' ' <<<"$vars") CTD_VALGRIND=1 CTD_OURS="$top/build/src/conntrackd" \
+		timeout -k 10 300 bash "tests/netns/$n.sh" >"$tmp/vg-$n.raw" 2>"$tmp/vg-$n.err"
+	echo $? >"$tmp/vg-$n.rc"
+	echo "$(( $(date +%s) - t0 ))" >"$tmp/vg-$n.secs"
+}
+# a lane takes the next entry from the queue file until it is empty
+vg_lane() {
+	local e
+	while e=$( (flock 9; e=$(head -n1 "$tmp/vg-queue"); [ -n "$e" ] || exit 1
+		sed -i 1d "$tmp/vg-queue"; echo "$e") 9>"$tmp/vg-queue.lock"); do
+		vg_one "$e"
+	done
+}
+stage "netns scenarios under valgrind"
+if [ "${SKIP_VALGRIND:-0}" = 1 ] || [ "${SKIP_NETNS:-0}" = 1 ] || [ "${SKIP_NETNS_VALGRIND:-0}" = 1 ]; then
+	skip "netns scenarios under valgrind" "SKIP_VALGRIND, SKIP_NETNS or SKIP_NETNS_VALGRIND"
+elif [ "$(id -u)" != 0 ]; then
+	skip "netns scenarios under valgrind" "need root"
+elif ! command -v valgrind >/dev/null; then
+	fail "netns scenarios under valgrind" "valgrind missing (scripts/deps.sh)"
+elif [ ! -x build/src/conntrackd ]; then
+	fail "netns scenarios under valgrind" "build/src/conntrackd missing"
+else
+	[ -z "${NETNS_ONLY:-}" ] && vg_selftest
+	: >"$tmp/vg-queue"
+	for e in $VG_NETNS; do
+		if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "${e%%:*}" <<<"$NETNS_ONLY"; then continue; fi
+		echo "$e" >>"$tmp/vg-queue"
+	done
+	echo "under valgrind, ${VG_LANES:-2} at a time: $(tr '\n' ' ' <"$tmp/vg-queue")"
+	lanes=""
+	for i in $(seq "${VG_LANES:-2}"); do vg_lane & lanes="$lanes $!"; done
+	# shellcheck disable=SC2086
+	wait $lanes
+	for e in $VG_NETNS; do
+		n=${e%%:*} vars=""
+		[ "$n" != "$e" ] && vars=${e#*:}
+		[ -f "$tmp/vg-$n.rc" ] || continue
+		rc=$(cat "$tmp/vg-$n.rc")
+		stage "scenario $n under valgrind${vars:+ ($vars)}: $(cat "$tmp/vg-$n.secs") s"
+		sed -E "s/^(PASS|FAIL|SKIP): /\1: [valgrind] /" "$tmp/vg-$n.raw" | tee "$tmp/vg-$n.out"
+		tally "$tmp/vg-$n.out" || { [ "$rc" -eq 0 ] && skip "$n under valgrind" "reported nothing"; }
+		if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/vg-$n.out"; then
+			fail "$n under valgrind" "exit $rc: $(tail -n2 "$tmp/vg-$n.err" | tr '\n' ' ')"
+		fi
+	done
 fi
 
 # ------------------------------------------------------------------ bench
