@@ -398,7 +398,8 @@ ctd_daemon() {
 # vg_check: after topo_down, one PASS or FAIL for every memcheck log of
 # this run (a log without "ERROR SUMMARY" is a daemon that was SIGKILLed:
 # no leak check, but its errors up to then are in the log).
-VG_REPORT='(Invalid (read|write|free)|Conditional jump|Use of uninitialised|uninitialised byte|Mismatched free|overlap|fishy value|are definitely lost|Process terminating with default action)'
+# (a daemon SIGTERMed before its handler is set dies of signal 15: not a report)
+VG_REPORT='(Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap|Mismatched free|fishy value|are definitely lost in loss record|Process terminating with default action of signal (4|6|7|8|11) )'
 vg_check() {
 	local f n=0 killed=0 bad=""
 	[ "$CTD_VALGRIND" = 1 ] && [ -n "$VG_DIR" ] && [ "$VG_CHECKED" = 0 ] || return 0
@@ -406,7 +407,7 @@ vg_check() {
 	for f in "$VG_DIR"/vg.*; do
 		[ -e "$f" ] || continue
 		n=$((n + 1))
-		if grep -q -E "ERROR SUMMARY: [1-9]|== $VG_REPORT" "$f"; then
+		if grep -q -E "ERROR SUMMARY: [1-9]|^==[0-9]+== .*$VG_REPORT" "$f"; then
 			bad="$bad $f"
 		elif ! grep -q 'ERROR SUMMARY: 0 errors' "$f"; then
 			killed=$((killed + 1))
@@ -480,7 +481,7 @@ ctd_pids() {
 ctd_stop() {
 	local fw=$1 p
 	ctd "$fw" -k >/dev/null 2>&1
-	# (the deadline grows under valgrind: its leak check runs at exit)
+	# (under valgrind the wait is longer: the leak check runs at exit)
 	for p in $(ctd_pids "$fw"); do
 		wait_until 5 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
 	done
