@@ -31,7 +31,7 @@ struct cache {
 	enum obj_kind     kind;
 	uint32_t          hashsize, hashlimit, seed;
 	uint32_t          mask;     /* hashsize - 1 if a power of two, else 0 */
-	struct cache_obj **buckets;
+	uintptr_t        *buckets;  /* chain head | filter << BUCKET_PTR_BITS */
 	struct cache_stats st;
 	size_t            objsz;
 	uint32_t          per_slab, nslabs;
@@ -40,6 +40,38 @@ struct cache {
 	uint32_t          iterating; /* nested cache_iterate*() calls running */
 	bool              step_open; /* a cache_iterate_step() walk is unfinished */
 };
+
+/*
+ * A bucket is its chain's head pointer with a 16-bit filter in the top
+ * bits (user-space pointers fit in 48 bits; slab_map() makes sure): bit
+ * (hash >> 20) & 15 is set for every node in the chain. A lookup of a key
+ * that is not cached (every new conntrack, on both sides) mostly stops at
+ * the bucket instead of loading each node, a cache and TLB miss apiece.
+ * Rebuilt from the nodes' stored hashes when a node leaves the chain.
+ * Useful up to 2^20 buckets, where bits 20-23 stop differing in a chain.
+ */
+#define BUCKET_PTR_BITS 48
+#define BUCKET_PTR_MASK (((uintptr_t)1 << BUCKET_PTR_BITS) - 1)
+
+static struct cache_obj *b_head(uintptr_t b)
+{
+	return (struct cache_obj *)(b & BUCKET_PTR_MASK);
+}
+
+static uintptr_t b_filter(uintptr_t b)
+{
+	return b >> BUCKET_PTR_BITS;
+}
+
+static uintptr_t filter_bit(uint32_t h)
+{
+	return (uintptr_t)1 << ((h >> 20) & 15);
+}
+
+static uintptr_t b_make(struct cache_obj *head, uintptr_t filter)
+{
+	return (uintptr_t)head | (head ? filter << BUCKET_PTR_BITS : 0);
+}
 
 /* An exactly SLAB_SIZE-aligned mapping: map twice the size, trim both ends. */
 static struct slab *slab_map(void)
@@ -55,6 +87,11 @@ static struct slab *slab_map(void)
 		munmap(p, (size_t)(a - p));
 	if (a + SLAB_SIZE < p + len)
 		munmap(a + SLAB_SIZE, (size_t)(p + len - (a + SLAB_SIZE)));
+	/* Never seen without an address hint; the bucket filter needs it. */
+	if (((uintptr_t)a + SLAB_SIZE - 1) >> BUCKET_PTR_BITS) {
+		munmap(a, SLAB_SIZE);
+		return NULL;
+	}
 	return (struct slab *)a;
 }
 
@@ -174,7 +211,11 @@ struct cache_obj *cache_find(struct cache *c, const void *obj)
 	uint32_t h = obj_hash(c, obj);
 	struct cache_obj *o;
 
-	for (o = c->buckets[bucket_of(c, h)]; o != NULL; o = o->hnext)
+	uintptr_t b = c->buckets[bucket_of(c, h)];
+
+	if (!(b_filter(b) & filter_bit(h)))
+		return NULL;
+	for (o = b_head(b); o != NULL; o = o->hnext)
 		if (o->hash == h && obj_equal(c, o, obj))
 			return o;
 	return NULL;
@@ -203,14 +244,21 @@ void cache_obj_free(struct cache_obj *o)
 
 static void unhash(struct cache *c, struct cache_obj *o)
 {
-	struct cache_obj **pp = &c->buckets[bucket_of(c, o->hash)];
+	uintptr_t *bp = &c->buckets[bucket_of(c, o->hash)];
+	struct cache_obj *head = b_head(*bp), *prev = NULL, *p;
+	uintptr_t filter = 0;
 
-	for (; *pp != NULL; pp = &(*pp)->hnext) {
-		if (*pp == o) {
-			*pp = o->hnext;
-			break;
-		}
+	for (p = head; p != NULL && p != o; p = p->hnext)
+		prev = p;
+	if (p == o) {
+		if (prev != NULL)
+			prev->hnext = o->hnext;
+		else
+			head = o->hnext;
 	}
+	for (p = head; p != NULL; p = p->hnext)
+		filter |= filter_bit(p->hash);
+	*bp = b_make(head, filter);
 	o->hnext = NULL;
 	o->flags &= ~COBJ_F_HASHED;
 	c->st.hashed--;
@@ -305,7 +353,7 @@ static void maybe_grow(struct cache *c)
 {
 	uint64_t nsize = (uint64_t)c->hashsize * 2;
 	uint32_t nmask = pow2_mask((uint32_t)nsize);
-	struct cache_obj **nb;
+	uintptr_t *nb;
 
 	if (c->st.hashed <= nsize || c->hashsize < CACHE_GROW_MIN || nsize > c->hashlimit ||
 	    nsize > (1u << CACHE_HASH_BITS) || c->iterating != 0 || c->step_open)
@@ -316,12 +364,12 @@ static void maybe_grow(struct cache *c)
 	for (uint32_t b = 0; b < c->hashsize; b++) {
 		struct cache_obj *o, *next;
 
-		for (o = c->buckets[b]; o != NULL; o = next) {
+		for (o = b_head(c->buckets[b]); o != NULL; o = next) {
 			uint32_t nbk = nmask ? o->hash & nmask : o->hash % (uint32_t)nsize;
 
 			next = o->hnext;
-			o->hnext = nb[nbk];
-			nb[nbk] = o;
+			o->hnext = b_head(nb[nbk]);
+			nb[nbk] = b_make(o, b_filter(nb[nbk]) | filter_bit(o->hash));
 		}
 	}
 	free(c->buckets);
@@ -362,8 +410,12 @@ static struct cache_obj *obj_new(struct cache *c, const void *obj, uint32_t h)
 	o->hash = h;
 	if (c->kind == OBJ_CT)
 		ct_compact(o);
-	o->hnext = c->buckets[bucket_of(c, h)];
-	c->buckets[bucket_of(c, h)] = o;
+	{
+		uintptr_t *bp = &c->buckets[bucket_of(c, h)];
+
+		o->hnext = b_head(*bp);
+		*bp = b_make(o, b_filter(*bp) | filter_bit(h));
+	}
 	c->st.hashed++;
 	c->st.active++;
 	c->st.objects++;
@@ -458,7 +510,7 @@ static int iterate_bucket(struct cache *c, uint32_t b, bool all,
 {
 	struct cache_obj *o, *next;
 
-	for (o = c->buckets[b]; o != NULL; o = next) {
+	for (o = b_head(c->buckets[b]); o != NULL; o = next) {
 		next = o->hnext;
 		if (!all && o->state == OBJ_DEAD)
 			continue;
