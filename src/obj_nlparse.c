@@ -37,12 +37,13 @@
 
 typedef const struct nlattr *tb_t[TB_MAX + 1];
 
-/* libmnl's walk over [p, p+len): the last attribute of a type wins. */
-static void collect(const void *p, size_t len, tb_t tb)
+/* libmnl's walk over [p, p+len): the last attribute of a type wins; types
+ * above max (the level's largest known type) are not looked at. */
+static void collect(const void *p, size_t len, tb_t tb, unsigned max)
 {
 	const uint8_t *c = p;
 
-	memset(tb, 0, sizeof(tb_t));
+	memset(tb, 0, (max + 1) * sizeof(tb[0]));
 	while (len >= AHDR) {
 		const struct nlattr *a = (const struct nlattr *)c;
 		size_t alen = a->nla_len, step = (alen + 3) & ~(size_t)3;
@@ -50,7 +51,7 @@ static void collect(const void *p, size_t len, tb_t tb)
 
 		if (alen < AHDR || alen > len)
 			return;
-		if (type <= TB_MAX)
+		if (type <= max)
 			tb[type] = a;
 		if (step >= len)
 			return;
@@ -62,10 +63,12 @@ static void collect(const void *p, size_t len, tb_t tb)
 static const uint8_t *pl(const struct nlattr *a) { return (const uint8_t *)a + AHDR; }
 static size_t plen(const struct nlattr *a) { return a->nla_len - AHDR; }
 
-static void nest(const struct nlattr *a, tb_t tb)
+static void nest(const struct nlattr *a, tb_t tb, unsigned max)
 {
-	collect(pl(a), plen(a), tb);
+	collect(pl(a), plen(a), tb, max);
 }
+
+_Static_assert(CTA_MAX <= TB_MAX && CTA_PROTO_MAX <= TB_MAX, "tb_t too small");
 
 /* Fixed-size reads: false (message refused) on any other size. */
 static bool rd(const struct nlattr *a, void *v, size_t n)
@@ -114,9 +117,9 @@ static bool parse_tuple(const struct nlattr *t, struct ltuple *lt, unsigned *icm
 	const struct nlattr *a;
 
 	lt->set |= T_PRESENT;
-	nest(t, tb);
+	nest(t, tb, CTA_TUPLE_MAX);
 	if (tb[CTA_TUPLE_IP]) {
-		nest(tb[CTA_TUPLE_IP], s);
+		nest(tb[CTA_TUPLE_IP], s, CTA_IP_MAX);
 		if ((a = s[CTA_IP_V4_SRC]) && (lt->set |= T_V4S, !rd(a, lt->src.b, 4)))
 			return false;
 		if ((a = s[CTA_IP_V4_DST]) && (lt->set |= T_V4D, !rd(a, lt->dst.b, 4)))
@@ -128,7 +131,7 @@ static bool parse_tuple(const struct nlattr *t, struct ltuple *lt, unsigned *icm
 	}
 	if (!tb[CTA_TUPLE_PROTO])
 		return true;
-	nest(tb[CTA_TUPLE_PROTO], s);
+	nest(tb[CTA_TUPLE_PROTO], s, CTA_PROTO_MAX);
 	/* The library's order: later writes win in the shared bytes. */
 	if ((a = s[CTA_PROTO_NUM]) && (lt->set |= T_L4, !rd(a, &lt->l4, 1)))
 		return false;
@@ -283,9 +286,9 @@ static bool protoinfo(const struct nlattr *p, struct lct *l)
 	tb_t tb, s;
 	const struct nlattr *a;
 
-	nest(p, tb);
+	nest(p, tb, CTA_PROTOINFO_MAX);
 	if (tb[CTA_PROTOINFO_TCP]) {
-		nest(tb[CTA_PROTOINFO_TCP], s);
+		nest(tb[CTA_PROTOINFO_TCP], s, CTA_PROTOINFO_TCP_MAX);
 		if ((a = s[CTA_PROTOINFO_TCP_STATE]) && !pi_u8(a, l, PI_STATE, P_TCP_STATE))
 			return false;
 		if ((a = s[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]) && !pi_u8(a, l, PI_WS, P_WS_ORIG))
@@ -298,7 +301,7 @@ static bool protoinfo(const struct nlattr *p, struct lct *l)
 			return false;
 	}
 	if (tb[CTA_PROTOINFO_SCTP]) {
-		nest(tb[CTA_PROTOINFO_SCTP], s);
+		nest(tb[CTA_PROTOINFO_SCTP], s, CTA_PROTOINFO_SCTP_MAX);
 		if ((a = s[CTA_PROTOINFO_SCTP_STATE]) && !pi_u8(a, l, PI_STATE, P_SCTP_STATE))
 			return false;
 		if ((a = s[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL]) && !pi_u32(a, l, PI_VTAG, P_VTAG_O))
@@ -309,7 +312,7 @@ static bool protoinfo(const struct nlattr *p, struct lct *l)
 	if (tb[CTA_PROTOINFO_DCCP]) {
 		uint64_t hs;
 
-		nest(tb[CTA_PROTOINFO_DCCP], s);
+		nest(tb[CTA_PROTOINFO_DCCP], s, CTA_PROTOINFO_DCCP_MAX);
 		if ((a = s[CTA_PROTOINFO_DCCP_STATE]) && !pi_u8(a, l, PI_STATE, P_DCCP_STATE))
 			return false;
 		if ((a = s[CTA_PROTOINFO_DCCP_ROLE]) && !pi_u8(a, l, PI_DCCP_ROLE, P_DCCP_ROLE))
@@ -328,7 +331,7 @@ static void counters(const struct nlattr *c, const struct nlattr *out[2])
 {
 	tb_t s;
 
-	nest(c, s);
+	nest(c, s, CTA_COUNTERS_MAX);
 	out[0] = s[CTA_COUNTERS_PACKETS] ? s[CTA_COUNTERS_PACKETS] : s[CTA_COUNTERS32_PACKETS];
 	out[1] = s[CTA_COUNTERS_BYTES] ? s[CTA_COUNTERS_BYTES] : s[CTA_COUNTERS32_BYTES];
 }
@@ -358,7 +361,7 @@ static bool collect_ct(const struct nlmsghdr *nlh, struct lct *l)
 	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nfgenmsg))
 		return false;
 	if (end > hdr)
-		collect((const uint8_t *)nlh + hdr, end - hdr, tb);
+		collect((const uint8_t *)nlh + hdr, end - hdr, tb, CTA_MAX);
 	else
 		memset(tb, 0, sizeof(tb));
 	if (tb[CTA_TUPLE_ORIG] && !parse_tuple(tb[CTA_TUPLE_ORIG], &l->orig, &l->icmp))
@@ -372,7 +375,7 @@ static bool collect_ct(const struct nlmsghdr *nlh, struct lct *l)
 
 		if (a == NULL)
 			continue;
-		nest(a, s);
+		nest(a, s, CTA_NAT_SEQ_MAX);
 		l->seq[dir][0] = s[CTA_NAT_SEQ_CORRECTION_POS];
 		l->seq[dir][1] = s[CTA_NAT_SEQ_OFFSET_BEFORE];
 		l->seq[dir][2] = s[CTA_NAT_SEQ_OFFSET_AFTER];
@@ -389,12 +392,12 @@ static bool collect_ct(const struct nlmsghdr *nlh, struct lct *l)
 		counters(tb[CTA_COUNTERS_REPLY], l->cnt[1]);
 	l->id = tb[CTA_ID];
 	if (tb[CTA_HELP]) {
-		nest(tb[CTA_HELP], s);
+		nest(tb[CTA_HELP], s, CTA_HELP_MAX);
 		l->helper = s[CTA_HELP_NAME];
 	}
 	l->zone = tb[CTA_ZONE];
 	if (tb[CTA_TIMESTAMP]) {
-		nest(tb[CTA_TIMESTAMP], s);
+		nest(tb[CTA_TIMESTAMP], s, CTA_TIMESTAMP_MAX);
 		l->ts_start = s[CTA_TIMESTAMP_START];
 		l->ts_stop = s[CTA_TIMESTAMP_STOP];
 	}
@@ -404,7 +407,7 @@ static bool collect_ct(const struct nlmsghdr *nlh, struct lct *l)
 	if (tb[CTA_LABELS] && plen(tb[CTA_LABELS]) > 0)
 		l->labels = tb[CTA_LABELS];
 	if (tb[CTA_SYNPROXY]) {
-		nest(tb[CTA_SYNPROXY], s);
+		nest(tb[CTA_SYNPROXY], s, CTA_SYNPROXY_MAX);
 		l->syn[0] = s[CTA_SYNPROXY_ISN];
 		l->syn[1] = s[CTA_SYNPROXY_ITS];
 		l->syn[2] = s[CTA_SYNPROXY_TSOFF];
