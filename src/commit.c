@@ -7,9 +7,9 @@
  * With an internal cache and event sockets, the commit leaves the
  * NEW/UPDATE event groups (nl_events_pause): with no listener the kernel
  * builds no events for our own creations, a third of a create's cost.
- * Afterwards one resync dump teaches the internal cache what the kernel
- * holds; while it runs, an entry the external cache holds in the same
- * state is cached without being sent back to the peer (commit_ct_known,
+ * Right after the client's answer, one resync dump teaches the internal
+ * cache what the kernel holds; while it runs, an entry the external cache
+ * holds in the same state is cached, not sent back to the peer (commit_ct_known,
  * as an NL_ORIGIN_COMMIT event would have been), and anything else another
  * process created or changed meanwhile is sent (doc/notes/perf.md §2).
  *
@@ -40,7 +40,7 @@
  * times a second at the kernel's create rate. */
 #define COMMIT_STEP 32768
 
-enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_RESYNC, PH_DONE };
+enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_DONE };
 
 struct commit_state {
 	struct sync       *s;
@@ -165,11 +165,10 @@ static void phase_report(struct commit_state *cs, bool exp)
 	clock_gettime(CLOCK_MONOTONIC, &cs->start);
 }
 
-/* Rejoin the event groups left for the commit (at the end, or when the
- * daemon stops half-way). */
+/* Rejoin the event groups left for the commit (the daemon stops half-way). */
 static void commit_resume_events(struct commit_state *cs)
 {
-	if (cs->paused && cs->phase != PH_RESYNC)
+	if (cs->paused)
 		nl_events_pause(cs->s->d, false);
 }
 
@@ -231,27 +230,21 @@ static bool commit_step(struct commit_state *cs)
 }
 
 /*
- * The kernel work is done: rejoin the event groups and answer the client;
- * returns true if the resync is still to run (next loop turn, so the
- * client's answer does not wait for it).
+ * The kernel work is done: rejoin the event groups, answer the client,
+ * then resync at once, in the same loop turn, so that no later request
+ * (a second -c, -f) finds the commit still running. The internal cache
+ * learns the kernel table; the peer gets only what others did meanwhile
+ * (commit_ct_known).
  */
-static bool commit_kernel_done(struct commit_state *cs)
+static void commit_kernel_done(struct commit_state *cs)
 {
 	if (!cs->paused)
-		return false;
+		return;
 	nl_events_pause(cs->s->d, false);
-	cs->phase = PH_RESYNC;
 	if (cs->client) {
 		ctl_client_finish(cs->client);
 		cs->client = NULL;
 	}
-	return true;
-}
-
-/* The internal cache learns the kernel table; the peer gets only what
- * others did during the pause (commit_ct_known). */
-static void commit_resync(struct commit_state *cs)
-{
 	nl_resync_now(cs->s->d);
 	cs->paused = false;
 }
@@ -260,14 +253,12 @@ static void commit_timer_cb(struct ev_timer *t, void *arg)
 {
 	struct commit_state *cs = arg;
 
-	if (cs->phase == PH_RESYNC) {
-		commit_resync(cs);
-		commit_end(cs->s);
-	} else if (!commit_step(cs) || commit_kernel_done(cs)) {
+	if (!commit_step(cs)) {
 		ev_timer_add(cs->s->d->loop, t, 0);
-	} else {
-		commit_end(cs->s);
+		return;
 	}
+	commit_kernel_done(cs);
+	commit_end(cs->s);
 }
 
 void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
@@ -326,8 +317,7 @@ void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
 	} else {
 		while (!commit_step(cs))
 			;
-		if (commit_kernel_done(cs))
-			commit_resync(cs);
+		commit_kernel_done(cs);
 		commit_end(s);
 	}
 }
