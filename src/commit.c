@@ -40,6 +40,10 @@
  * times a second at the kernel's create rate. */
 #define COMMIT_STEP 32768
 
+/* Entries to commit from which the event groups are paused (see
+ * sync_commit()). */
+#define COMMIT_PAUSE_MIN 16384
+
 enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_DONE };
 
 struct commit_state {
@@ -309,8 +313,12 @@ void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
 	s->commit = cs;
 	/* Pausing needs the internal cache for the resync to fill (without
 	 * one, events of other processes would be lost); nl_events_pause()
-	 * refuses in polling mode. */
-	if (!d->conf->disable_internal_cache)
+	 * refuses in polling mode. A small commit keeps the events: the
+	 * resync dumps the whole kernel table, which costs more than the
+	 * events it saves and delays the next request. */
+	if (!d->conf->disable_internal_cache &&
+	    (ct ? cache_stats(s->ext_ct)->active : 0) +
+	    (exp ? cache_stats(s->ext_exp)->active : 0) >= COMMIT_PAUSE_MIN)
 		cs->paused = nl_events_pause(d, true);
 	if (d->loop) {
 		ev_timer_add(d->loop, &cs->timer, 0);
