@@ -4,9 +4,10 @@
  * kernel batch per step, so sync traffic and clients keep being served; the
  * requesting client is answered when the kernel work is done.
  *
- * With an internal cache and event sockets, the commit leaves the
- * NEW/UPDATE event groups (nl_events_pause): with no listener the kernel
- * builds no events for our own creations, a third of a create's cost.
+ * A big commit with an internal cache and event sockets leaves the
+ * NEW/UPDATE event groups (nl_events_pause): with no NEW listener on the
+ * host (netlink's listener mask is per host, not per namespace) the kernel
+ * builds no events for our own creations, a third to a half of a create.
  * Right after the client's answer, one resync dump teaches the internal
  * cache what the kernel holds; while it runs, an entry the external cache
  * holds in the same state is cached, not sent back to the peer (commit_ct_known,
