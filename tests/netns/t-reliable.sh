@@ -16,16 +16,21 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-reliable
 lib_init
-: "${SCENARIOS:=1 2 3 4 5 6 7}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
 # Sizes (smaller by default under valgrind, CTD_VALGRIND=1, where the daemon
 # runs 20-50x slower on CPU: same losses, restarts and bulk paths, fewer
 # entries): REL_N conntracks + REL_E expectations in the loss and cold-start
 # bursts, REL_LARGE in scenario 3, REL_RESTART_N (+ REL_RESTART_E) paced
 # over ~2 s in scenario 4.
+# Under valgrind, no expectations and no scenarios 2, 6, 7 by default: a
+# daemon that lags behind its event sockets drops expectations whose
+# master's event it has not read yet (known bug, t-faults scenario 6), so
+# their checks would fail with the load, not with a memory error.
 if [ "$CTD_VALGRIND" = 1 ]; then
-	: "${REL_N:=2000}" "${REL_E:=100}" "${REL_LARGE:=20000}" "${REL_RESTART_N:=4000}" "${REL_RESTART_E:=50}"
+	: "${SCENARIOS:=1 3 4 5}"
+	: "${REL_N:=2000}" "${REL_E:=0}" "${REL_LARGE:=20000}" "${REL_RESTART_N:=4000}" "${REL_RESTART_E:=0}"
 fi
 : "${REL_N:=10000}" "${REL_E:=500}" "${REL_LARGE:=200000}" "${REL_RESTART_N:=20000}" "${REL_RESTART_E:=200}"
+: "${SCENARIOS:=1 2 3 4 5 6 7}"    # LOSS_CHANNELS="udp mcast": channels of scenario 1
 CTD_FW1=${REL_FW1:-ours} CTD_FW2=${REL_FW2:-ours}	# REL_FW*: exploration only
 
 INJ=$T_BASE/inject
@@ -263,8 +268,10 @@ scenario_4() {
 	wait_until 30 eval "ext_active_ge fw2 $((n + e))"
 	wait_until 10 eval '[ "$(ext_ct fw2)" = "$(int_ct fw1)" ]'
 	same_set "$N: fw2 killed mid-burst, restarted, -n: fw2 -e equals fw1 -i" "ext_ct fw2" "int_ct fw1"
-	wait_until 10 eval '[ "$(ext_exp fw2)" = "$(int_exp fw1)" ]'
-	same_set "$N: ... expectations too" "ext_exp fw2" "int_exp fw1"
+	if [ "$e" -gt 0 ]; then	# (REL_RESTART_E=0 under valgrind)
+		wait_until 10 eval '[ "$(ext_exp fw2)" = "$(int_exp fw1)" ]'
+		same_set "$N: ... expectations too" "ext_exp fw2" "int_exp fw1"
+	fi
 	topo_down
 
 	start_pair restart-fw1 ftfw || return
@@ -282,8 +289,10 @@ scenario_4() {
 	ctd fw1 -B >/dev/null 2>&1
 	wait_until 30 eval '[ "$(ext_ct fw2)" = "$(k_ct fw1)" ]'
 	same_set "$N: fw1 killed mid-burst, restarted, -B: fw2 -e equals fw1's kernel" "ext_ct fw2" "k_ct fw1"
-	wait_until 10 eval '[ "$(ext_exp fw2)" = "$(k_exp fw1)" ]'
-	same_set "$N: ... expectations too" "ext_exp fw2" "k_exp fw1"
+	if [ "$e" -gt 0 ]; then
+		wait_until 10 eval '[ "$(ext_exp fw2)" = "$(k_exp fw1)" ]'
+		same_set "$N: ... expectations too" "ext_exp fw2" "k_exp fw1"
+	fi
 	topo_down
 }
 
