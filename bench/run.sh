@@ -136,10 +136,15 @@ scen_paced() {
 		result resync_n_s "incomplete"
 	fi
 
-	# Commit the peer's external cache into its (empty) kernel table.
-	commit_ct fw2 "$n"
-
 	dump_stall "$n"
+
+	# Failover: the primary is gone, the backup commits its external cache
+	# (N + the dump_stall entries) into its empty kernel table. Stopping
+	# fw1's daemon also matters to the kernel: whether NEW events are
+	# built at all depends on listeners anywhere on the host, not in the
+	# namespace, and on two real firewalls the peer's daemon is elsewhere.
+	daemon_stop fw1
+	commit_ct fw2 "$(( n + STALL_M ))"
 }
 
 # dump_stall N: M more entries, paced, while fw1 streams -i dumps of its N
@@ -147,6 +152,7 @@ scen_paced() {
 dump_stall() {
 	local n=$1 m loop out t
 	m=$(( n / 2 < 10000 ? n / 2 : 10000 ))
+	STALL_M=$m
 	( while :; do ctl fw1 -i ct >/dev/null 2>&1; done ) &
 	loop=$!
 	out=$(inj "$NS1" create -n "$m" -o "$n" -r "$PACED_RATE")
@@ -218,6 +224,7 @@ scen_exp() {
 		sleep 0.05
 	done
 	result exp_in_peer_cache "$cnt"
+	daemon_stop fw1		# failover, as in scen_paced
 	ctl fw2 -c ct >/dev/null 2>&1
 	inj "$NS2" count -w "$e" -T "$COMMIT_GRACE" >/dev/null
 	t0=$(now)
