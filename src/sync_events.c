@@ -142,8 +142,29 @@ static void on_ct_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 	}
 }
 
+/*
+ * The master is not cached yet: the two event sockets are read
+ * independently, and a daemon that lags (load, a stop) can read an
+ * expectation while its master's NEW event still waits on the conntrack
+ * socket. Dropping the expectation would lose it for good (no later event,
+ * no overrun to resync), so fetch the master from the kernel and handle it
+ * as its event; the queued NEW event later just refreshes it.
+ */
+static struct cache_obj *master_from_kernel(struct sync *s, const struct ct *key,
+					    enum nl_origin org)
+{
+	struct ctd *d = s->d;
+	struct ct out;
+
+	memset(&out, 0, sizeof(out));
+	if (nl_get_ct(d, key, &out) == 1 && nl_filter_ct(d, &out))
+		on_ct_event(d, NL_NEW, org, &out);
+	ct_release(&out);
+	return cache_find(s->int_ct, key);
+}
+
 /* §11: helper list, and the master must be known here first. */
-static bool exp_wanted(struct sync *s, const struct exp *e)
+static bool exp_wanted(struct sync *s, const struct exp *e, enum nl_origin org)
 {
 	struct ctd *d = s->d;
 	struct ct key;
@@ -171,6 +192,8 @@ static bool exp_wanted(struct sync *s, const struct exp *e)
 		return r == 1;
 	}
 	m = cache_find(s->int_ct, &key);
+	if (m == NULL || m->state == OBJ_DEAD)
+		m = master_from_kernel(s, &key, org);
 	return m != NULL && m->state != OBJ_DEAD;
 }
 
@@ -182,7 +205,7 @@ static void on_exp_event(struct ctd *d, enum nl_event ev, enum nl_origin org,
 
 	if (s == NULL || org == NL_ORIGIN_INJECT)
 		return;
-	if (ev != NL_DESTROY && !exp_wanted(s, e))
+	if (ev != NL_DESTROY && !exp_wanted(s, e, org))
 		return;
 	if (d->conf->disable_internal_cache) {
 		if (org == NL_ORIGIN_OTHER) {
@@ -279,7 +302,8 @@ static void on_exp_dump(struct ctd *d, const struct exp *e)
 	struct sync *s = d->sync;
 	struct cache_obj *o;
 
-	if (s == NULL || d->conf->disable_internal_cache || !exp_wanted(s, e))
+	if (s == NULL || d->conf->disable_internal_cache ||
+	    !exp_wanted(s, e, NL_ORIGIN_OTHER))
 		return;
 	o = int_update(s, s->int_exp, e);
 	if (o != NULL)
