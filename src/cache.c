@@ -121,6 +121,7 @@ static struct cache_obj *slab_alloc(struct cache *c)
 
 static void slab_free(struct cache *c, struct cache_obj *o)
 {
+	o->flags &= ~COBJ_F_HASHED;     /* maybe_grow() walks the slabs */
 	o->hnext = c->freelist;
 	c->freelist = o;
 }
@@ -219,6 +220,11 @@ struct cache_obj *cache_find(struct cache *c, const void *obj)
 		if (o->hash == h && obj_equal(c, o, obj))
 			return o;
 	return NULL;
+}
+
+void cache_prefetch(const struct cache *c, const void *obj)
+{
+	__builtin_prefetch(&c->buckets[bucket_of(c, obj_hash(c, obj))], 1, 3);
 }
 
 void cache_obj_release(struct cache *c, struct cache_obj *o)
@@ -385,13 +391,21 @@ static void maybe_grow(struct cache *c)
 	nb = calloc((size_t)nsize, sizeof(*nb));
 	if (nb == NULL)
 		return;         /* longer chains, nothing lost */
-	for (uint32_t b = 0; b < c->hashsize; b++) {
-		struct cache_obj *o, *next;
+	/* Walk the slabs in address order, not the chains: the hardware
+	 * prefetcher streams them, where a chain walk misses the cache (and
+	 * often the TLB) on every node of a table that outgrew both: the
+	 * growths to 200k entries cost one such miss per entry. Freed objects
+	 * are not HASHED (slab_free clears it) and are skipped. */
+	for (struct slab *sl = c->slabs; sl != NULL; sl = sl->next) {
+		char *base = (char *)(sl + 1);
 
-		for (o = b_head(c->buckets[b]); o != NULL; o = next) {
-			uint32_t nbk = nmask ? o->hash & nmask : o->hash % (uint32_t)nsize;
+		for (uint32_t i = 0; i < sl->carved; i++) {
+			struct cache_obj *o = (struct cache_obj *)(base + (size_t)i * c->objsz);
+			uint32_t nbk;
 
-			next = o->hnext;
+			if (!(o->flags & COBJ_F_HASHED))
+				continue;
+			nbk = nmask ? o->hash & nmask : o->hash % (uint32_t)nsize;
 			o->hnext = b_head(nb[nbk]);
 			nb[nbk] = b_make(o, b_filter(nb[nbk]) | filter_bit(o->hash));
 		}

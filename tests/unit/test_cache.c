@@ -397,6 +397,65 @@ static void growth_keeps_every_entry(void **state)
 	}
 }
 
+/* Growth walks the slabs: freed objects (some reused since) and deleted
+ * ones a queue still holds must not come back into the table; dead but
+ * hashed ones must stay in it. */
+static int count_all_cb(struct cache_obj *o, void *arg)
+{
+	(void)o;
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+static void growth_skips_freed_and_queued(void **state)
+{
+	struct cache *c = cache_new("external", OBJ_CT, 1024, 1u << 20);
+	struct ct q = mkct(1, 0), dead = mkct(3, 0);
+	struct cache_obj *oq, *od;
+	uint32_t n = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < 2000; i++) {
+		struct ct ct = mkct(i, 0);
+
+		assert_non_null(cache_add(c, &ct));
+	}
+	assert_int_equal(cache_hashsize(c), 1024);
+	oq = cache_find(c, &q);
+	oq->qn.qid = QID_RS;
+	od = cache_find(c, &dead);
+	cache_mark_dead(c, od);
+	for (uint32_t i = 0; i < 2000; i += 2) {
+		struct ct ct = mkct(i, 0);
+
+		cache_del(c, cache_find(c, &ct));
+	}
+	cache_del(c, oq);
+	for (uint32_t i = 100000; i < 120000; i++) {
+		struct ct ct = mkct(i, 0);
+
+		assert_non_null(cache_add(c, &ct));
+	}
+	assert_true(cache_hashsize(c) >= 8192);
+	assert_null(cache_find(c, &q));
+	assert_false(oq->flags & COBJ_F_HASHED);
+	assert_ptr_equal(cache_find(c, &dead), od);
+	for (uint32_t i = 0; i < 2000; i++) {
+		struct ct ct = mkct(i, 0);
+
+		if (i % 2 && i != 1)
+			assert_non_null(cache_find(c, &ct));
+		else
+			assert_null(cache_find(c, &ct));
+	}
+	cache_iterate_all(c, count_all_cb, &n);
+	assert_int_equal(n, cache_stats(c)->hashed);
+	assert_int_equal(n, 999 + 20000);
+	oq->qn.qid = QID_NONE;
+	cache_obj_release(c, oq);
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +470,7 @@ int main(void)
 		cmocka_unit_test(zero_synproxy_not_stored),
 		cmocka_unit_test(memory_per_entry),
 		cmocka_unit_test(growth_keeps_every_entry),
+		cmocka_unit_test(growth_skips_freed_and_queued),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
