@@ -139,6 +139,8 @@ struct channel {
 	struct sockaddr_storage peer;   /* TCP: accepted peer */
 	socklen_t peerlen;
 	struct chan_stats st;
+	struct ev_timer coalesce;       /* datagram rfd: re-arms it after a thin read */
+	unsigned coalesce_ms;           /* that delay, 0 = none (small receive buffer) */
 	/* TCP client */
 	bool     connected, connecting;
 	struct ev_timer reconnect;

@@ -144,7 +144,44 @@ size_t chan_deliver(const struct channel *c, const uint8_t *data, size_t len,
 	return c->cs->cb(c->cs->d, c->idx, data, len, from, fromlen);
 }
 
-/* Datagram channels: each datagram is handed over whole. */
+/*
+ * Datagram channels: each datagram is handed over whole. At a paced rate
+ * the peer sends a few datagrams at a time (its own reads are coalesced
+ * 1 ms apart), and every wake-up (select, a context switch, cold caches and
+ * TLB after the other tasks ran) costs more than decoding them. A read that
+ * finds fewer than CHAN_COALESCE_MIN datagrams leaves the socket out of
+ * select() for c->coalesce_ms, so the next wake-up takes a whole run of
+ * them: 0.0062 -> 0.0026 wake-ups per entry at 50k entries/s with 8 ms.
+ * FT-FW's timers (ACK window, NACK, HELLO, resend stall) are seconds or
+ * message counts, not milliseconds; a full read (a burst) never waits. The
+ * delay is bounded by what the receive buffer absorbs at
+ * CHAN_COALESCE_BYTES_MS (about 1 Gbit/s of datagrams at their kernel
+ * size): none with the kernel's default buffer, 8 ms from 2 MB.
+ */
+#define CHAN_COALESCE_MIN      32
+#define CHAN_COALESCE_MAX_MS   8
+#define CHAN_COALESCE_BYTES_MS (256u << 10)
+
+static void coalesce_setup(struct channel *c)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+	unsigned ms = 0;
+
+	if (c->rfd >= 0 && getsockopt(c->rfd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 && v > 0)
+		ms = (unsigned)v / CHAN_COALESCE_BYTES_MS;
+	c->coalesce_ms = ms < CHAN_COALESCE_MAX_MS ? ms : CHAN_COALESCE_MAX_MS;
+}
+
+static void coalesce_end(struct ev_timer *t, void *arg)
+{
+	struct channel *c = arg;
+
+	(void)t;
+	if (c->rfd >= 0)
+		ev_fd_mod(c->cs->d->loop, c->rfd, EV_READ);
+}
+
 void chan_dgram_readable(int fd, int events, void *arg)
 {
 	struct channel *c = arg;
@@ -164,7 +201,7 @@ void chan_dgram_readable(int fd, int events, void *arg)
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				c->st.err_recv++;
-			return;
+			break;
 		}
 		c->st.bytes_recv += (uint64_t)n;
 		c->st.msgs_recv++;
@@ -176,6 +213,9 @@ void chan_dgram_readable(int fd, int events, void *arg)
 		if (cs->d->stopping)
 			return;
 	}
+	if (i < CHAN_COALESCE_MIN && i < limit && i > 0 && c->coalesce_ms && fd == c->rfd &&
+	    ev_fd_mod(cs->d->loop, fd, 0) == 0)
+		ev_timer_add(cs->d->loop, &c->coalesce, c->coalesce_ms);
 }
 
 /* ---- stream reassembly ---- */
@@ -293,6 +333,7 @@ static void chan_close_one(struct chanset *cs, struct channel *c)
 		ev_fd_del(l, c->sfd);
 		close(c->sfd);
 	}
+	ev_timer_del(l, &c->coalesce);
 	if (c->rfd >= 0) {
 		ev_fd_del(l, c->rfd);
 		close(c->rfd);
@@ -333,8 +374,10 @@ struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
 		}
 		cs->auth_on = true;
 	}
-	for (i = 0; i < CONF_MAX_CHANNELS; i++)
+	for (i = 0; i < CONF_MAX_CHANNELS; i++) {
 		cs->ch[i].sfd = cs->ch[i].rfd = cs->ch[i].afd = -1;
+		ev_timer_init(&cs->ch[i].coalesce, coalesce_end, &cs->ch[i]);
+	}
 	for (i = 0; i < conf->nchannels && i < CONF_MAX_CHANNELS; i++) {
 		struct channel *c = &cs->ch[i];
 		int rc;
@@ -361,6 +404,8 @@ struct chanset *chanset_open(struct ctd *d, chan_recv_cb cb)
 			return NULL;
 		}
 		c->bufsize = c->mtu - (c->cc->kind == CHAN_TCP ? 40 : 28);
+		if (c->cc->kind != CHAN_TCP)
+			coalesce_setup(c);
 		/* The trailer (and TCP record header) must fit the same MTU. */
 		if (cs->auth_on)
 			c->bufsize -= AUTH_TRAILER_LEN +
