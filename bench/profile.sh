@@ -1,10 +1,12 @@
 #!/bin/bash
-# Where the daemon's time goes, per phase: event intake + send (fw1),
-# receive (fw2), -c ct commit (fw2), -i dump (fw1). Uses perf's cpu-clock
+# Where the daemon's time goes, per phase: paced replication (fw1 sending,
+# fw2 receiving, at the bench's paced rate: what "CPU per replicated entry"
+# measures), burst intake + send (fw1) and receive (fw2), -c ct commit
+# (fw2), -i dump (fw1). Uses perf's cpu-clock
 # sampling (hardware counters are not available in this VM), else prints
 # how to use callgrind instead.
 #
-#   bench/profile.sh [-n N] [--ours PATH]     (default: Debian's 1.4.7)
+#   bench/profile.sh [-n N] [-r RATE] [--ours PATH]   (default: Debian's 1.4.7)
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -12,6 +14,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 . "$BENCH_DIR/lib.sh"
 
 N=200000
+RATE=50000                      # entries/s of the paced phase (run.sh's PACED_RATE)
 BIN=/usr/sbin/conntrackd IMPL=theirs
 HASHSIZE=32768 HASHLIMIT=524288 CT_MAX=262144
 NL_BUF=2097152 NL_BUFMAX=8388608 SYNC_SOCKBUF=24985600
@@ -21,6 +24,7 @@ CUR_N=$N
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) N=$2; shift ;;
+	-r) RATE=$2; shift ;;
 	--ours) BIN=$2; IMPL=ours; shift ;;
 	*) echo "profile.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -64,7 +68,26 @@ show() {
 	echo
 }
 
-export NS1 NS2 WORK BIN INJECT TOOL_SCHED N IMPL
+# vcs PID: context switches so far (each is a wake-up of the daemon).
+vcs() {
+	awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 }
+		END { print v + n }' /proc/"$1"/status
+}
+
+export NS1 NS2 WORK BIN INJECT TOOL_SCHED N IMPL RATE
+# Paced first, on fresh daemons, as run.sh measures CPU per entry; the
+# CPU and wake-up figures are under perf, so compare them only with
+# another profile (perf's own cost is in them).
+c1=$(cpu_us "$PID_fw1") c2=$(cpu_us "$PID_fw2") w1=$(vcs "$PID_fw1") w2=$(vcs "$PID_fw2")
+prof paced "$PID_fw1,$PID_fw2" \
+	"inj \"\$NS1\" create -n \"\$N\" -r \"\$RATE\" >/dev/null && wait_cache fw2 external \"\$N\" 60"
+echo "---- $IMPL paced (N=$N, $RATE/s): CPU us per entry fw1 $(div $(( $(cpu_us "$PID_fw1") - c1 )) "$N" %.2f)" \
+	"fw2 $(div $(( $(cpu_us "$PID_fw2") - c2 )) "$N" %.2f);" \
+	"wake-ups per entry fw1 $(div $(( $(vcs "$PID_fw1") - w1 )) "$N" %.4f)" \
+	"fw2 $(div $(( $(vcs "$PID_fw2") - w2 )) "$N" %.4f)"
+show paced --pid="$PID_fw1" paced-send
+show paced --pid="$PID_fw2" paced-recv
+daemons_restart || fail "$IMPL daemons did not restart"
 prof burst "$PID_fw1,$PID_fw2" \
 	"inj \"\$NS1\" create -n \"\$N\" && wait_cache fw2 external \"\$N\" 60"
 show burst --pid="$PID_fw1" events-send
