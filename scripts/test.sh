@@ -226,7 +226,7 @@ fi
 # others do not: README "Tests", doc/notes/hardening.md.  VG_NETNS picks
 # others; "name:VAR=x,VAR=y" sets variables for one of them (the Debian
 # pairs of t-sync and t-failover run in the ASan stage only).
-: "${VG_NETNS:=t-reliable t-sync:CTD_FW1=ours,CTD_FW2=ours t-hostile-peer t-nat t-failover:CTD_FW1=ours,CTD_FW2=ours t-keepalived t-faults t-auth t-hostile-client t-channels t-kernel-cache t-commit t-lifecycle t-ctl-interop t-metrics t-refusal}"
+: "${VG_NETNS:=t-reliable t-sync:CTD_FW1=ours,CTD_FW2=ours t-hostile-peer t-nat t-failover:CTD_FW1=ours,CTD_FW2=ours t-keepalived t-faults t-auth t-hostile-client t-channels t-kernel-cache t-commit t-burst:BURST_N=2000 t-lifecycle t-ctl-interop t-metrics t-refusal}"
 # the harness must see what memcheck sees: a daemon with a definite leak
 # and a read after free (from a preloaded constructor) must FAIL
 vg_selftest() {
