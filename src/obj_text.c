@@ -1,0 +1,2 @@
+/* Placeholder: direct text formatter for -i/-e lines (issue 7). */
+#include "objconv.h"
