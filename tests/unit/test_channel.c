@@ -445,6 +445,31 @@ static void test_udp_both_ways_and_stats_text(void **state)
 	side_close(&b);
 }
 
+/* A large receive buffer turns on receive coalescing: after a thin read
+ * the socket leaves select() for a few ms; the timer must put it back, so
+ * every later datagram still arrives (liveness only, no timing asserted). */
+static void test_udp_coalesced_reads_resume(void **state)
+{
+	struct side a, b;
+
+	(void)state;
+	side_init(&a, new_conf());
+	side_init(&b, new_conf());
+	peer_conf(a.conf, CHAN_UDP, true, 0, 3783);
+	peer_conf(b.conf, CHAN_UDP, false, 0, 3783);
+	b.conf->channels[0].rcvbuf = 4 << 20;
+	assert_non_null(open_in(ns_a, &a));
+	assert_non_null(open_in(ns_b, &b));
+	for (unsigned i = 0; i < 5; i++) {
+		send_msgs(&a, 100 + i, 1, 16, true);
+		assert_true(wait_msgs(&b, i + 1, 3000));
+	}
+	check_seqs(&b, 100, 5, 16);
+	assert_int_equal(b.ndgrams, 5);
+	side_close(&a);
+	side_close(&b);
+}
+
 struct tcp_pair { struct side *a, *b; };
 
 static bool tcp_all_connected(void *arg)
@@ -1744,6 +1769,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mcast_both_ways, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_batching_mtu, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_udp_both_ways_and_stats_text, loop_new, loop_free),
+		cmocka_unit_test_setup_teardown(test_udp_coalesced_reads_resume, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_tcp_reassembly_reconnect, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_tcp_errq_bounded, loop_new, loop_free),
 		cmocka_unit_test_setup_teardown(test_tcp_backpressure, loop_new, restore_mtu),
