@@ -6,7 +6,7 @@ BEGIN {
 		"stall_lag_s resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
 		"commit_vs_kernel commit_vs_listened burst_inject_rate burst_lag_s burst_lag_worst burst_lost " \
 		"burst_overruns exp_masters_lag_s exp_in_peer_cache " \
-		"commit_exp_rate commit_exp_in_kernel", order, " ")
+		"exp_create_rate commit_exp_rate commit_exp_in_kernel commit_exp_vs_kernel", order, " ")
 	lab["create_rate"] = "kernel batched create rate (/s)|higher"
 	lab["paced_lag_s"] = "paced: peer complete after inject end (s)|lower"
 	lab["paced_lag_worst"] = "paced: peer complete, worst run (s)|lower"
@@ -39,6 +39,8 @@ BEGIN {
 	lab["exp_in_peer_cache"] = "exp: expectations in peer cache|higher"
 	lab["commit_exp_rate"] = "-c expect commit rate, kernel-verified (/s)|higher"
 	lab["commit_exp_in_kernel"] = "-c expect: expectations in peer kernel|higher"
+	lab["exp_create_rate"] = "kernel batched expectation create rate (/s)|higher"
+	lab["commit_exp_vs_kernel"] = "-c expect rate / kernel exp create rate (%)|higher"
 }
 {
 	if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
@@ -97,6 +99,7 @@ END {
 	for (s = 1; s <= ns; s++) {
 		n = sizes[s]
 		kr = v["kernel", n, "create_rate"]
+		ke = v["kernel", n, "exp_create_rate"]
 		for (im = 1; im <= 2; im++) {
 			i = im == 1 ? "theirs" : "ours"
 			c = v[i, n, "commit_ct_rate"]
@@ -105,6 +108,9 @@ END {
 			b = v[i, n, "burst_inject_rate"]
 			if (num(c) && num(b) && b > 0)
 				v[i, n, "commit_vs_listened"] = sprintf("%.0f", 100 * c / b)
+			c = v[i, n, "commit_exp_rate"]
+			if (num(c) && num(ke) && ke > 0)
+				v[i, n, "commit_exp_vs_kernel"] = sprintf("%.0f", 100 * c / ke)
 		}
 		printf "\n== N=%s\n", n
 		printf "%-48s %14s %14s %9s  %s\n", "metric", "ours", "theirs",
@@ -112,10 +118,11 @@ END {
 		for (k = 1; k <= nk; k++) {
 			key = order[k]
 			split(lab[key], L, "|")
-			if (key == "create_rate") {
-				if (kr != "")
+			if (key == "create_rate" || key == "exp_create_rate") {
+				x = key == "create_rate" ? kr : ke
+				if (x != "")
 					printf "%-48s %14s %14s %9s  %s\n", L[1],
-						kr, kr, "-", "(same kernel)"
+						x, x, "-", "(same kernel)"
 				continue
 			}
 			o = v["ours", n, key]; t = v["theirs", n, key]

@@ -321,6 +321,14 @@ for rep in $(seq 1 "$REPEAT"); do
 			one_impl "$which" "$n"
 		done
 	done
+	# the kernel's own batched expectation create rate (masters first, not
+	# timed), the bound for -c expect as create_rate is for -c ct
+	CUR_N=E=$E IMPL=kernel
+	for i in $(seq 1 $KREPS); do
+		k=$(inj "$NS1" rate -n 0 -e "$E" | head -1) \
+			|| fail "kernel expectation create-rate measurement failed: $k"
+		result exp_create_rate "$(sed 's/.* exp_rate=\([0-9]*\).*/\1/' <<<"$k")"
+	done
 	for which in $ORDER; do
 		one_impl "$which" exp
 	done
