@@ -60,5 +60,13 @@ int  exp_snprintf(char *buf, size_t len, const struct exp *e, enum obj_fmt f);
 /* With the timeout, for object records in the log (commit errors, stats). */
 int  ct_snprintf_timeout(char *buf, size_t len, const struct ct *ct);
 int  exp_snprintf_timeout(char *buf, size_t len, const struct exp *e);
+/* ct_snprintf through libnetfilter_conntrack only (the reference
+ * obj_text.c's direct formatter is tested against). */
+int  ct_snprintf_nfct(char *buf, size_t len, const struct ct *ct, enum obj_fmt f);
+/* obj_text.c: the plain line written directly, as ct_snprintf's contract;
+ * -1 for an entry it does not cover (the caller uses the library). */
+int  ct_text_plain(char *buf, size_t len, const struct ct *ct);
+/* Decimal digits of v at p (no NUL); returns the end. */
+char *obj_text_u64(char *p, uint64_t v);
 
 #endif

@@ -39,9 +39,20 @@ static int ct_print(char *buf, size_t len, const struct ct *ct,
 	return put(buf, len, r);
 }
 
-int ct_snprintf(char *buf, size_t len, const struct ct *ct, enum obj_fmt f)
+int ct_snprintf_nfct(char *buf, size_t len, const struct ct *ct, enum obj_fmt f)
 {
 	return ct_print(buf, len, ct, CT_NFCT_PRINT, f);
+}
+
+/* Plain lines are written directly where obj_text.c covers the entry
+ * (the common case, and most of a dump's CPU); XML keeps the library. */
+int ct_snprintf(char *buf, size_t len, const struct ct *ct, enum obj_fmt f)
+{
+	int r;
+
+	if (f == OBJ_FMT_PLAIN && (r = ct_text_plain(buf, len, ct)) >= 0)
+		return r;
+	return ct_snprintf_nfct(buf, len, ct, f);
 }
 
 /* For log records: with the timeout and counters when known. */

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <linux/netfilter/nf_conntrack_common.h>
+
 #include "obj.h"
+#include "objconv.h"
 
 static void
 tup4(struct tuple *t, const char *src, const char *dst, uint8_t l4,
@@ -406,6 +409,252 @@ test_merge(void **state)
 	ct_release(&dst);
 }
 
+/*
+ * The direct plain formatter (obj_text.c) against the library path it
+ * replaces: byte-identical lines and return values on randomised entries,
+ * at full size and truncated. Entries it does not cover must fall back.
+ */
+static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
+
+static uint32_t
+rnd(void)
+{
+	rng_s ^= rng_s << 13;
+	rng_s ^= rng_s >> 7;
+	rng_s ^= rng_s << 17;
+	return (uint32_t)(rng_s >> 16);
+}
+
+static uint16_t
+rnd_port(void)
+{
+	static const uint16_t edge[] = { 0, 1, 9, 10, 99, 100, 65535, 65534 };
+
+	return rnd() % 4 ? (uint16_t)rnd() : edge[rnd() % 8];
+}
+
+static void
+rnd_addr(union addr *a, uint8_t l3)
+{
+	memset(a, 0, sizeof(*a));
+	if (l3 == AF_INET) {
+		static const uint32_t edge[] = { 0, 0xffffffff, 0x0a000001,
+		    0x01000000, 0x00010203 };
+
+		a->v4 = rnd() % 4 ? rnd() : edge[rnd() % 5];
+		return;
+	}
+	switch (rnd() % 6) {
+	case 0:                                 /* words zero at random */
+	case 1:
+		for (int w = 0; w < 8; w++)
+			if (rnd() % 2) {
+				a->b[2 * w] = (uint8_t)(rnd() % 3 ? 0 : rnd());
+				a->b[2 * w + 1] = (uint8_t)rnd();
+			}
+		break;
+	case 2:                                 /* v4-mapped / compatible */
+		if (rnd() % 2)
+			a->b[10] = a->b[11] = 0xff;
+		for (int i = 12; i < 16; i++)
+			a->b[i] = (uint8_t)(rnd() % 3 ? rnd() : 0);
+		break;
+	case 3:                                 /* ::, ::1, ::x */
+		a->b[15] = (uint8_t)(rnd() % 3);
+		a->b[14] = (uint8_t)(rnd() % 2 ? rnd() : 0);
+		break;
+	default:
+		for (int i = 0; i < 16; i++)
+			a->b[i] = (uint8_t)rnd();
+	}
+}
+
+static void
+rnd_ct(struct ct *ct)
+{
+	static const uint8_t l4s[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+	    IPPROTO_SCTP, IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_ICMPV6,
+	    IPPROTO_GRE, 0, 2, 4, 41, 50, 200, 255, IPPROTO_TCP, IPPROTO_TCP,
+	    IPPROTO_UDP };
+	static const uint32_t bits[] = { CT_H_PORTS, CT_H_REPL, CT_H_STATUS,
+	    CT_H_TIMEOUT, CT_H_MARK, CT_H_ZONE, CT_H_TCP_WSCALE, CT_H_ICMP, CT_H_SECMARK, CT_H_HELPER,
+	    CT_H_ID, CT_H_SNAT, CT_H_DNAT, CT_H_SPAT, CT_H_DPAT };
+	static const char *helpers[] = { "ftp", "sip", "h323", "irc",
+	    "tftp", "amanda", "netbios-ns", "abcdefghijklmno", "pptp" };
+	uint8_t l3 = rnd() % 3 ? AF_INET : AF_INET6;
+	struct tuple *o = &ct->orig, *r = &ct->repl;
+
+	memset(ct, 0, sizeof(*ct));
+	o->l3 = l3;
+	o->l4 = l4s[rnd() % sizeof(l4s)];
+	rnd_addr(&o->src, l3);
+	rnd_addr(&o->dst, l3);
+	o->sport = rnd_port();
+	o->dport = rnd_port();
+	if (rnd() % 2) {                        /* mostly known ICMP types */
+		static const uint8_t it[] = { 0, 8, 13, 14, 15, 16, 17, 18, 3,
+		    11, 128, 129, 139, 140, 133, 1 };
+
+		o->itype = it[rnd() % sizeof(it)];
+	} else {
+		o->itype = (uint8_t)rnd();
+	}
+	o->icode = (uint8_t)(rnd() % 3 ? rnd() % 4 : rnd());
+	ct->have = CT_H_ORIG;
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (rnd() % 2)
+			ct->have |= bits[i];
+	/* the state of the entry's protocol; rarely a foreign one (the
+	 * library keeps them in one union: not covered, falls back) */
+	if (rnd() % 4)
+		ct->have |= o->l4 == IPPROTO_TCP ? CT_H_TCP_STATE :
+		    o->l4 == IPPROTO_SCTP ? CT_H_SCTP :
+		    o->l4 == IPPROTO_DCCP ? CT_H_DCCP : 0;
+	if (rnd() % 20 == 0)
+		ct->have |= rnd() % 2 ? CT_H_SCTP : CT_H_DCCP;
+	*r = *o;
+	r->src = o->dst;
+	r->dst = o->src;
+	r->sport = o->dport;
+	r->dport = o->sport;
+	if (rnd() % 4 == 0)                     /* NAT */
+		rnd_addr(&r->dst, l3);
+	if (rnd() % 4 == 0)
+		r->sport = rnd_port();
+	if (rnd() % 50 == 0)                    /* odd reply: not covered */
+		r->l4 = l4s[rnd() % sizeof(l4s)];
+	if (rnd() % 50 == 0)
+		r->l3 = r->l3 == AF_INET ? AF_INET6 : AF_INET;
+	if (rnd() % 20 == 0)
+		ct->have |= CT_H_REPL_SYNTH;
+	ct->status = rnd() % 3 ? (rnd() & 0xffff) :
+	    (rnd() & (IPS_SEEN_REPLY | IPS_ASSURED | IPS_OFFLOAD |
+		      IPS_HW_OFFLOAD));
+	ct->timeout = rnd();
+	ct->mark = rnd() % 2 ? rnd() : (rnd() % 2 ? 0 : 0xffffffff);
+	ct->secmark = rnd() % 2 ? rnd() : 0;
+	ct->id = rnd();
+	ct->zone = rnd() % 2 ? (uint16_t)rnd() : (uint16_t)(rnd() % 2 ? 0 : 65535);
+	ct->tcp_state = (uint8_t)(rnd() % 8 ? rnd() % 10 : rnd() % 16);
+	ct->sctp_state = (uint8_t)(rnd() % 8 ? rnd() % 10 : rnd() % 16);
+	ct->dccp_state = (uint8_t)(rnd() % 8 ? rnd() % 10 : rnd() % 16);
+	ct->dccp_role = (uint8_t)(rnd() % 3);
+	ct->sctp_vtag_orig = rnd();
+	ct->sctp_vtag_repl = rnd();
+	ct->wscale_orig = (uint8_t)(rnd() % 15);
+	ct->wscale_repl = (uint8_t)(rnd() % 15);
+	if (rnd() % 10 == 0)                    /* all 16 bytes, no NUL */
+		memset(ct->helper, 'h', CT_HELPER_MAX);
+	else if (rnd() % 8)
+		strcpy(ct->helper, helpers[rnd() % 9]);
+	if (rnd() % 4 == 0) {                   /* rare attributes in ext */
+		size_t ll = rnd() % 2 ? 4 * (1 + rnd() % 8) : 0;
+		struct ct_ext *x = ct_ext_get(ct, ll);
+
+		assert_non_null(x);
+		for (size_t i = 0; i < ll; i++)
+			x->labels[i] = (uint8_t)(rnd() % 3 ? 0 : rnd());
+		if (ll)
+			ct->have |= CT_H_LABELS;
+		x->master = *o;
+		for (int i = 0; i < 6; i++)
+			x->seqadj[i] = rnd();
+		for (int i = 0; i < 3; i++)
+			x->synproxy[i] = rnd();
+		for (int i = 0; i < 4; i++)
+			x->counters[i] = rnd();
+		ct->have |= (rnd() % 2 ? CT_H_MASTER | CT_H_MASTER_PORTS : 0) |
+		    (rnd() % 2 ? CT_H_SEQADJ : 0) |
+		    (rnd() % 2 ? CT_H_SYNPROXY : 0) |
+		    (rnd() % 2 ? CT_H_COUNTERS : 0);
+		if (rnd() % 8 == 0) {           /* printed against time(): fallback */
+			x->ts_start = 1000000000ull * (rnd() % 1000);
+			x->ts_stop = x->ts_start + 5000000000ull;
+			ct->have |= CT_H_TIMESTAMP;
+		}
+	}
+}
+
+/* Both paths into buffers of size len (canary after): same return, same
+ * string, nothing written past len. */
+static void
+same_line(const struct ct *ct, size_t len)
+{
+	char a[1100], b[1100];
+
+	memset(a, 0x5a, sizeof(a));
+	memset(b, 0x5a, sizeof(b));
+	int ra = ct_snprintf_nfct(a, len, ct, OBJ_FMT_PLAIN);
+	int rb = ct_snprintf(b, len, ct, OBJ_FMT_PLAIN);
+
+	if (ra != rb || strcmp(a, b) != 0) {
+		print_error("len %zu: library %d \"%s\"\n        direct  %d \"%s\"\n",
+		    len, ra, a, rb, b);
+		fail();
+	}
+	assert_int_equal((unsigned char)b[len], 0x5a);
+}
+
+static void
+test_text_equivalence(void **state)
+{
+	struct ct ct;
+	int direct = 0, total = 30000;
+
+	(void)state;
+	for (int i = 0; i < total; i++) {
+		char t[1024];
+		int n;
+
+		rnd_ct(&ct);
+		n = ct_text_plain(t, sizeof(t), &ct);
+		direct += n >= 0;
+		same_line(&ct, 1024);
+		if (n > 0) {                    /* truncation around the end */
+			same_line(&ct, (size_t)n + 1);
+			same_line(&ct, (size_t)n);
+			same_line(&ct, 1 + rnd() % (size_t)n);
+			if (i % 16 == 0)
+				for (size_t l = 1; l <= (size_t)n + 2; l++)
+					same_line(&ct, l);
+		}
+		ct_release(&ct);
+	}
+	/* most entries must take the direct path, or this tests nothing */
+	print_message("%d of %d entries formatted directly\n", direct, total);
+	assert_true(direct > total * 3 / 4);
+}
+
+/* Every TCP state and every printed status combination, v4 and v6. */
+static void
+test_text_states(void **state)
+{
+	struct ct ct;
+
+	(void)state;
+	for (int fam = 0; fam < 2; fam++)
+		for (unsigned st = 0; st < 12; st++)
+			for (uint32_t s = 0; s < 16; s++) {
+				memset(&ct, 0, sizeof(ct));
+				if (fam)
+					tup6(&ct.orig, "::", "::ffff:1.2.3.4",
+					    IPPROTO_TCP, 0, 65535);
+				else
+					tup4(&ct.orig, "0.0.0.0", "255.255.255.255",
+					    IPPROTO_TCP, 0, 65535);
+				tuple_invert(&ct.repl, &ct.orig);
+				ct.have = CT_H_ORIG | CT_H_PORTS | CT_H_REPL |
+				    CT_H_STATUS | CT_H_TCP_STATE | CT_H_MARK;
+				ct.tcp_state = (uint8_t)st;
+				ct.status = ((s & 1) ? IPS_SEEN_REPLY : 0) |
+				    ((s & 2) ? IPS_ASSURED : 0) |
+				    ((s & 4) ? IPS_OFFLOAD : 0) |
+				    ((s & 8) ? IPS_HW_OFFLOAD : 0);
+				ct.mark = 0xffffffff;
+				same_line(&ct, 1024);
+			}
+}
+
 int
 main(void)
 {
@@ -420,6 +669,8 @@ main(void)
 		cmocka_unit_test(test_copy_deep),
 		cmocka_unit_test(test_ext_get_grows),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_text_equivalence),
+		cmocka_unit_test(test_text_states),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
