@@ -45,18 +45,23 @@ static int dump_one(struct cache_obj *o, void *arg)
 		return 0;
 	if (n > 1023)
 		n = 1023;
-	if (c->dump.fmt == OBJ_FMT_PLAIN) {
+	if (c->dump.fmt == OBJ_FMT_PLAIN) {     /* no printf: once per line */
+		char *p = line + n;
+
 		if (c->dump.alarm && o->expires) {
 			uint64_t left = o->expires > c->dump.mono ?
 					o->expires - c->dump.mono : 0;
 
-			n += snprintf(line + n, sizeof(line) - (size_t)n,
-				      " [expires in %llus]", (unsigned long long)left);
+			memcpy(p, " [expires in ", 13);
+			p = obj_text_u64(p + 13, left);
+			memcpy(p, "s]", 2);
+			p += 2;
 		}
-		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      " [active since %lds]",
-			      (long)(c->dump.wall > (time_t)o->created ?
-				     c->dump.wall - (time_t)o->created : 0));
+		memcpy(p, " [active since ", 15);
+		p = obj_text_u64(p + 15, c->dump.wall > (time_t)o->created ?
+					 (uint64_t)(c->dump.wall - (time_t)o->created) : 0);
+		memcpy(p, "s]", 2);
+		n = (int)(p + 2 - line);
 	}
 	line[n++] = '\n';
 	ctl_buf_append(c, line, (size_t)n);
