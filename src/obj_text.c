@@ -194,6 +194,7 @@ static char *line(char *p, const struct ct *ct)
 	bool ports = (ct->have & CT_H_PORTS) && !icmp;
 	bool icmp_set = icmp && (ct->have & (CT_H_ICMP | CT_H_PORTS));
 	bool repl = !(ct->have & CT_H_REPL_SYNTH) && (ct->have & CT_H_REPL);
+	uint32_t st = ct->have & (CT_H_TCP_STATE | CT_H_SCTP | CT_H_DCCP);
 	int rtype = 0;
 	const char *name;
 
@@ -211,8 +212,7 @@ static char *line(char *p, const struct ct *ct)
 		return NULL;
 	/* The library keeps the three states in one union: with more than
 	 * one set, the last one set prints for all. */
-	if (__builtin_popcount(ct->have & (CT_H_TCP_STATE | CT_H_SCTP |
-					   CT_H_DCCP)) > 1)
+	if (st & (st - 1))
 		return NULL;
 	if (((ct->have & CT_H_TCP_STATE) && ct->tcp_state >= 10) ||
 	    ((ct->have & CT_H_SCTP) && ct->sctp_state >= 10) ||
