@@ -21,6 +21,9 @@ struct ctl_client;
 
 /* ---- per-peer receive state (seqtrack.c) ---- */
 
+#define PEER_REACK       4         /* ACK ranges remembered per peer */
+#define PEER_REACK_TICKS 3         /* ALIVE ticks they are repeated for */
+
 struct peer {
 	uint8_t  addr[16];          /* source address, port ignored */
 	uint8_t  family;
@@ -30,6 +33,11 @@ struct peer {
 	uint32_t last;              /* last sequence number accepted */
 	uint32_t window;            /* FT-FW: messages left before an ACK */
 	uint32_t ack_from;
+	/* FT-FW receiver: the last ACK ranges sent, repeated on the next few
+	 * ALIVE ticks so that one lost ACK does not leave the sender holding
+	 * (and, after a stall, re-sending) what we already have. */
+	uint32_t reack_from[PEER_REACK], reack_to[PEER_REACK];
+	uint8_t  reack_n, reack_ticks;
 	uint64_t last_seen_ms, last_log_ms;
 };
 

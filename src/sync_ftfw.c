@@ -11,6 +11,8 @@
  *    eviction of the oldest entries is kept, so memory stays bounded;
  *    the peer's HELLO then gets back what is left, StartupResync the rest.
  */
+#include <string.h>
+
 #include "conf.h"
 #include "ctd.h"
 #include "log.h"
@@ -216,6 +218,19 @@ static void hello_done_bulk(struct sync *s)
 		sync_bulk(s);
 }
 
+static void send_ack(struct sync *s, struct peer *p, uint32_t from, uint32_t to)
+{
+	unsigned n = p->reack_n < PEER_REACK ? p->reack_n : PEER_REACK - 1;
+
+	sync_enqueue_ctl(s, WF_ACK, from, to);
+	memmove(p->reack_from + 1, p->reack_from, n * sizeof(*p->reack_from));
+	memmove(p->reack_to + 1, p->reack_to, n * sizeof(*p->reack_to));
+	p->reack_from[0] = from;
+	p->reack_to[0] = to;
+	p->reack_n = (uint8_t)(n + 1);
+	p->reack_ticks = PEER_REACK_TICKS;
+}
+
 /* A message after a gap: applied, then ACK what came before the gap and
  * NACK the gap (§6.4 AFTER). */
 static enum rx_result rx_gap(struct sync *s, struct peer *p, const struct wire_hdr *h)
@@ -227,7 +242,7 @@ static enum rx_result rx_gap(struct sync *s, struct peer *p, const struct wire_h
 	if (r == RX_BAD)
 		return r;
 	if (p->ack_pending)
-		sync_enqueue_ctl(s, WF_ACK, p->ack_from, expected - 1);
+		send_ack(s, p, p->ack_from, expected - 1);
 	sync_enqueue_ctl(s, WF_NACK, expected, h->seq - 1);
 	p->window = ack_window(s) - 1;
 	p->ack_from = h->seq;
@@ -267,6 +282,8 @@ enum rx_result ftfw_recv(struct sync *s, struct peer *p, const struct wire_hdr *
 		/* The peer (re)started: what it never acknowledged is resent
 		 * (once per HELLO burst, after this message's own ACK). */
 		requeue = !p->in_hello;
+		if (requeue)            /* a new sequence: old ranges mean nothing */
+			p->reack_n = p->reack_ticks = 0;
 		p->in_hello = true;
 		goto in_sync;
 	}
@@ -290,7 +307,7 @@ in_sync:
 		p->ack_pending = true;
 	}
 	if (p->window == 0 || --p->window == 0) {
-		sync_enqueue_ctl(s, WF_ACK, p->ack_from, h->seq);
+		send_ack(s, p, p->ack_from, h->seq);
 		p->window = w;
 		p->ack_pending = false;
 	}
@@ -306,8 +323,16 @@ void ftfw_alive(struct sync *s)
 		struct peer *p = &s->peers.peers[i];
 
 		if (p->ack_pending && p->tracking) {
-			sync_enqueue_ctl(s, WF_ACK, p->ack_from, p->last);
+			send_ack(s, p, p->ack_from, p->last);
 			p->ack_pending = false;
+			acked = true;
+		} else if (p->reack_ticks && p->tracking) {
+			/* ACKing what was ACKed before releases nothing new
+			 * on the sender: repeating it is safe (1.4.7 too). */
+			p->reack_ticks--;
+			for (unsigned j = 0; j < p->reack_n; j++)
+				sync_enqueue_ctl(s, WF_ACK, p->reack_from[j],
+						 p->reack_to[j]);
 			acked = true;
 		}
 	}

@@ -323,6 +323,50 @@ static void ftfw_ack_window(void **state)
 	node_free(b);
 }
 
+/* Every ACK of a burst is lost: the next ALIVE ticks repeat the ranges,
+ * so the sender's resend queue still empties without a stall; after
+ * PEER_REACK_TICKS the receiver goes back to plain ALIVEs. */
+static void ftfw_lost_acks_are_repeated(void **state)
+{
+	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
+	struct wire_hdr h;
+
+	(void)state;
+	b->conf.ack_window_size = 5;
+	settle(a, b);
+	b->d.sync->peers.peers[0].window = 5;
+	b->d.sync->peers.peers[0].ack_pending = false;
+	for (uint32_t i = 0; i < 12; i++)
+		event(a, NL_NEW, i);
+	sync_drain(a->d.sync);
+	deliver(a, b, 0);
+	sync_drain(b->d.sync);
+	deliver(b, a, ~0ull);                      /* the two window ACKs: lost */
+	ftfw_alive(b->d.sync);                      /* the tail's ACK: lost */
+	sync_drain(b->d.sync);
+	deliver(b, a, ~0ull);
+	assert_int_equal(rs_objects(a), 12);
+	ftfw_alive(b->d.sync);                      /* repeats all three */
+	sync_drain(b->d.sync);
+	assert_int_equal(b->nout >= 1, 1);
+	deliver(b, a, 0);
+	assert_int_equal(rs_objects(a), 0);
+	for (int t = 1; t < PEER_REACK_TICKS; t++) {
+		ftfw_alive(b->d.sync);
+		sync_drain(b->d.sync);
+		deliver(b, a, 0);
+	}
+	ftfw_alive(b->d.sync);                      /* then a plain ALIVE */
+	sync_drain(b->d.sync);
+	assert_int_equal(b->nout, 1);
+	h = hdr_of(&b->out[0]);
+	assert_int_equal(h.type, WT_CTL);
+	assert_int_equal(h.flags & WF_ACK, 0);
+	assert_int_equal(h.flags & WF_ALIVE, WF_ALIVE);
+	node_free(a);
+	node_free(b);
+}
+
 static void ftfw_flow_control_loses_nothing(void **state)
 {
 	struct node *a = node_new(SYNC_MODE_FTFW, 1), *b = node_new(SYNC_MODE_FTFW, 2);
@@ -1104,6 +1148,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ftfw_basic_and_hello),
 		cmocka_unit_test(ftfw_nack_recovers_loss),
+		cmocka_unit_test(ftfw_lost_acks_are_repeated),
 		cmocka_unit_test(ftfw_before_is_dropped),
 		cmocka_unit_test(ftfw_ack_window),
 		cmocka_unit_test(ftfw_flow_control_loses_nothing),
