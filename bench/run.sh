@@ -214,6 +214,9 @@ scen_burst() {
 scen_exp() {
 	local e=$1 out t t0 t1 cnt i
 	daemons_restart || return 1
+	# the fixed cost in the -c expect figure: a round trip with nothing to
+	# commit (netns exec, client start, request, answer)
+	result commit_empty_s "$(timed ctl fw2 -c expect)"
 	out=$(inj "$NS1" create -n 0 -e "$e") \
 		|| { note "$IMPL: expectation injection failed: $out"; return 1; }
 	t=$(wait_cache fw2 external "$e" "$DEADLINE")
