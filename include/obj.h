@@ -138,6 +138,9 @@ bool     tuple_equal(const struct tuple *a, const struct tuple *b);
 void     tuple_invert(struct tuple *dst, const struct tuple *src);
 bool     l4_has_ports(uint8_t l4);      /* tcp, udp, udplite, sctp, dccp */
 bool     l4_is_icmp(uint8_t l3, uint8_t l4);
+uint8_t  icmp_reply_type(uint8_t l3, uint8_t type);  /* 255: not a query */
+/* CT_H_SNAT/DNAT/SPAT/DPAT as the wire encoder sees them (§4.6). */
+uint32_t ct_nat_bits(const struct ct *ct);
 
 /* Conntrack key: original tuple + zone (upstream's zone quirk is fixed). */
 uint32_t ct_hash(const struct ct *ct, uint32_t seed);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <sys/socket.h>
 
 #include "obj.h"
@@ -31,6 +32,32 @@ l4_is_icmp(uint8_t l3, uint8_t l4)
 {
 	return (l3 == AF_INET && l4 == IPPROTO_ICMP) ||
 	    (l3 == AF_INET6 && l4 == IPPROTO_ICMPV6);
+}
+
+static bool
+addr_eq(uint8_t l3, const union addr *a, const union addr *b)
+{
+	return l3 == AF_INET ? a->v4 == b->v4 : memcmp(a->b, b->b, 16) == 0;
+}
+
+/* NAT as the wire encoder sees it (sync-protocol.md §4.6 table). */
+uint32_t
+ct_nat_bits(const struct ct *ct)
+{
+	bool st = ct->have & CT_H_STATUS;
+	bool s = !st || (ct->status & IPS_SRC_NAT_DONE);
+	bool d = !st || (ct->status & IPS_DST_NAT_DONE);
+	uint32_t r = 0;
+
+	if (s && !addr_eq(ct->orig.l3, &ct->repl.dst, &ct->orig.src))
+		r |= CT_H_SNAT;
+	if (d && !addr_eq(ct->orig.l3, &ct->repl.src, &ct->orig.dst))
+		r |= CT_H_DNAT;
+	if (s && ct->repl.dport != ct->orig.sport)
+		r |= CT_H_SPAT;
+	if (d && ct->repl.sport != ct->orig.dport)
+		r |= CT_H_DPAT;
+	return r;
 }
 
 static size_t
@@ -114,7 +141,7 @@ tuple_equal(const struct tuple *a, const struct tuple *b)
  * Types without a reply get 255, which the kernel refuses, like
  * libnetfilter_conntrack does.
  */
-static uint8_t
+uint8_t
 icmp_reply_type(uint8_t l3, uint8_t type)
 {
 	if (l3 == AF_INET) {

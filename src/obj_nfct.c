@@ -20,36 +20,6 @@
 #define IP_CT_TCP_FLAG_BE_LIBERAL 0x08
 #endif
 
-static bool has_ports(uint8_t l4)
-{
-	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||
-	       l4 == IPPROTO_SCTP || l4 == IPPROTO_DCCP;
-}
-
-static bool is_icmp(uint8_t l3, uint8_t l4)
-{
-	return (l3 == AF_INET && l4 == IPPROTO_ICMP) ||
-	       (l3 == AF_INET6 && l4 == IPPROTO_ICMPV6);
-}
-
-/* Reply type of an ICMP query (the kernel's inversion); 255 = none. */
-static uint8_t icmp_reply_type(uint8_t l3, uint8_t type)
-{
-	static const uint8_t v4[][2] = {
-		{8, 0}, {0, 8}, {13, 14}, {14, 13}, {15, 16}, {16, 15},
-		{17, 18}, {18, 17},
-	};
-	static const uint8_t v6[][2] = {
-		{128, 129}, {129, 128}, {139, 140}, {140, 139},
-	};
-	const uint8_t (*m)[2] = l3 == AF_INET ? v4 : v6;
-	size_t n = l3 == AF_INET ? sizeof(v4) / sizeof(v4[0]) : sizeof(v6) / sizeof(v6[0]);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i][0] == type)
-			return m[i][1];
-	return 255;
-}
 
 /* Attribute ids of one tuple direction. */
 struct tattrs {
@@ -121,30 +91,6 @@ static void tuple_set(struct nf_conntrack *n, const struct tuple *t,
 	}
 }
 
-static bool addr_eq(uint8_t l3, const union addr *a, const union addr *b)
-{
-	return l3 == AF_INET ? a->v4 == b->v4 : memcmp(a->b, b->b, 16) == 0;
-}
-
-/* NAT as the wire encoder sees it (sync-protocol.md §4.6 table). */
-static uint32_t nat_bits(const struct ct *ct)
-{
-	bool st = ct->have & CT_H_STATUS;
-	bool s = !st || (ct->status & IPS_SRC_NAT_DONE);
-	bool d = !st || (ct->status & IPS_DST_NAT_DONE);
-	uint32_t r = 0;
-
-	if (s && !addr_eq(ct->orig.l3, &ct->repl.dst, &ct->orig.src))
-		r |= CT_H_SNAT;
-	if (d && !addr_eq(ct->orig.l3, &ct->repl.src, &ct->orig.dst))
-		r |= CT_H_DNAT;
-	if (s && ct->repl.dport != ct->orig.sport)
-		r |= CT_H_SPAT;
-	if (d && ct->repl.sport != ct->orig.dport)
-		r |= CT_H_DPAT;
-	return r;
-}
-
 /* Labels: host-order 32-bit words, bit n of word n / 32 is label n (obj.h). */
 static void label_set(uint8_t *l, unsigned n)
 {
@@ -189,7 +135,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		return -1;
 	if (r & 1)
 		ct->have |= CT_H_ORIG;
-	if (is_icmp(ct->orig.l3, ct->orig.l4)) {
+	if (l4_is_icmp(ct->orig.l3, ct->orig.l4)) {
 		ct->orig.sport = ct->orig.dport = 0;
 		if (nfct_attr_is_set(n, ATTR_ICMP_TYPE)) {
 			ct->orig.itype = nfct_get_attr_u8(n, ATTR_ICMP_TYPE);
@@ -204,7 +150,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 	r = tuple_get(&ct->repl, n, &REPL);
 	if (r & 1) {
 		ct->have |= CT_H_REPL;
-		if (is_icmp(ct->repl.l3, ct->repl.l4)) {
+		if (l4_is_icmp(ct->repl.l3, ct->repl.l4)) {
 			ct->repl.sport = ct->orig.sport;
 			ct->repl.dport = 0;
 			ct->repl.itype = icmp_reply_type(ct->orig.l3, ct->orig.itype);
@@ -219,8 +165,8 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 		ct->have |= CT_H_STATUS;
 	}
 	if ((ct->have & (CT_H_REPL | CT_H_ORIG)) == (CT_H_REPL | CT_H_ORIG))
-		ct->have |= nat_bits(ct);
-	if (!has_ports(ct->orig.l4))
+		ct->have |= ct_nat_bits(ct);
+	if (!l4_has_ports(ct->orig.l4))
 		ct->have &= ~(CT_H_SPAT | CT_H_DPAT);
 
 	if (nfct_attr_is_set(n, ATTR_TIMEOUT)) {
@@ -400,7 +346,7 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 				     bool tcp_window_tracking)
 {
 	struct nf_conntrack *n = nfct_new();
-	bool icmp = is_icmp(ct->orig.l3, ct->orig.l4);
+	bool icmp = l4_is_icmp(ct->orig.l3, ct->orig.l4);
 	bool synth = ct->have & CT_H_REPL_SYNTH;
 	bool ports = (ct->have & CT_H_PORTS) && !icmp;
 
@@ -498,7 +444,7 @@ struct nf_conntrack *ct_to_nfct_mode(const struct ct *ct, enum ct_nfct_mode mode
 		if (ct->have & CT_H_MASTER)
 			tuple_set(n, &x->master, &MASTER,
 				  (ct->have & CT_H_MASTER_PORTS) &&
-				  has_ports(x->master.l4));
+				  l4_has_ports(x->master.l4));
 		if (ct->have & CT_H_SEQADJ) {
 			nfct_set_attr_u32(n, ATTR_ORIG_NAT_SEQ_CORRECTION_POS, x->seqadj[0]);
 			nfct_set_attr_u32(n, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE, x->seqadj[1]);

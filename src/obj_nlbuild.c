@@ -106,12 +106,6 @@ static void ntuple_of(struct ntuple *n, const struct tuple *t, bool addrs, bool 
 	}
 }
 
-static bool is_icmp(uint8_t l3, uint8_t l4)
-{
-	return (l3 == AF_INET && l4 == IPPROTO_ICMP) ||
-	       (l3 == AF_INET6 && l4 == IPPROTO_ICMPV6);
-}
-
 static void put_nat(struct nlmsghdr *nlh, uint16_t type, const struct ct *ct,
 		    const union addr *a, const uint16_t *port)
 {
@@ -205,7 +199,7 @@ static void put_strz(struct nlmsghdr *nlh, uint16_t type, const char *s, size_t 
  * them from the original tuple (reply type: the kernel's inversion). */
 static int put_tuples(struct nlmsghdr *nlh, const struct ct *ct, bool kernel)
 {
-	bool icmp = is_icmp(ct->orig.l3, ct->orig.l4);
+	bool icmp = l4_is_icmp(ct->orig.l3, ct->orig.l4);
 	bool ports = (ct->have & CT_H_PORTS) && !icmp;
 	bool icmp_set = icmp && (ct->have & (CT_H_ICMP | CT_H_PORTS));
 	bool synth = ct->have & CT_H_REPL_SYNTH;
@@ -246,7 +240,7 @@ int nlb_ct(struct nlmsghdr *nlh, const struct ct *ct, bool tcp_window_tracking,
 {
 	const struct ct_ext *x = ct->ext;
 	bool synth = ct->have & CT_H_REPL_SYNTH;
-	bool ports = (ct->have & CT_H_PORTS) && !is_icmp(ct->orig.l3, ct->orig.l4);
+	bool ports = (ct->have & CT_H_PORTS) && !l4_is_icmp(ct->orig.l3, ct->orig.l4);
 
 	if (put_tuples(nlh, ct, true) < 0)
 		return -1;

@@ -185,60 +185,6 @@ static int tuple_take(struct tuple *t, const struct ltuple *lt, uint8_t family)
 	return r;
 }
 
-static bool has_ports(uint8_t l4)
-{
-	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||
-	       l4 == IPPROTO_SCTP || l4 == IPPROTO_DCCP;
-}
-
-static bool is_icmp(uint8_t l3, uint8_t l4)
-{
-	return (l3 == AF_INET && l4 == IPPROTO_ICMP) ||
-	       (l3 == AF_INET6 && l4 == IPPROTO_ICMPV6);
-}
-
-static uint8_t icmp_reply_type(uint8_t l3, uint8_t type)
-{
-	static const uint8_t v4[][2] = {
-		{8, 0}, {0, 8}, {13, 14}, {14, 13}, {15, 16}, {16, 15},
-		{17, 18}, {18, 17},
-	};
-	static const uint8_t v6[][2] = {
-		{128, 129}, {129, 128}, {139, 140}, {140, 139},
-	};
-	const uint8_t (*m)[2] = l3 == AF_INET ? v4 : v6;
-	size_t n = l3 == AF_INET ? sizeof(v4) / sizeof(v4[0]) : sizeof(v6) / sizeof(v6[0]);
-
-	for (size_t i = 0; i < n; i++)
-		if (m[i][0] == type)
-			return m[i][1];
-	return 255;
-}
-
-static bool addr_eq(uint8_t l3, const union addr *a, const union addr *b)
-{
-	return l3 == AF_INET ? a->v4 == b->v4 : memcmp(a->b, b->b, 16) == 0;
-}
-
-/* NAT as the wire encoder sees it: same rule as obj_nfct.c's nat_bits. */
-static uint32_t nat_bits(const struct ct *ct)
-{
-	bool st = ct->have & CT_H_STATUS;
-	bool s = !st || (ct->status & IPS_SRC_NAT_DONE);
-	bool d = !st || (ct->status & IPS_DST_NAT_DONE);
-	uint32_t r = 0;
-
-	if (s && !addr_eq(ct->orig.l3, &ct->repl.dst, &ct->orig.src))
-		r |= CT_H_SNAT;
-	if (d && !addr_eq(ct->orig.l3, &ct->repl.src, &ct->orig.dst))
-		r |= CT_H_DNAT;
-	if (s && ct->repl.dport != ct->orig.sport)
-		r |= CT_H_SPAT;
-	if (d && ct->repl.sport != ct->orig.dport)
-		r |= CT_H_DPAT;
-	return r;
-}
-
 /* Everything ct_from_nfct reads, as the library would hold it. */
 struct lct {
 	struct ltuple orig, repl, master;
@@ -444,7 +390,7 @@ static int take(struct ct *ct, const struct lct *l, uint8_t family)
 	if ((ct->orig.l3 != AF_INET && ct->orig.l3 != AF_INET6) || !(r & 1))
 		return -1;
 	ct->have |= CT_H_ORIG;
-	if (is_icmp(ct->orig.l3, ct->orig.l4)) {
+	if (l4_is_icmp(ct->orig.l3, ct->orig.l4)) {
 		ct->orig.sport = ct->orig.dport = 0;
 		if (l->icmp & I_TYPE) {
 			ct->orig.itype = l->orig.pd[0];
@@ -460,7 +406,7 @@ static int take(struct ct *ct, const struct lct *l, uint8_t family)
 	r = tuple_take(&ct->repl, &l->repl, family);
 	if (r & 1) {
 		ct->have |= CT_H_REPL;
-		if (is_icmp(ct->repl.l3, ct->repl.l4)) {
+		if (l4_is_icmp(ct->repl.l3, ct->repl.l4)) {
 			ct->repl.sport = ct->orig.sport;
 			ct->repl.dport = 0;
 			ct->repl.itype = icmp_reply_type(ct->orig.l3, ct->orig.itype);
@@ -475,8 +421,8 @@ static int take(struct ct *ct, const struct lct *l, uint8_t family)
 		ct->have |= CT_H_STATUS;
 	}
 	if ((ct->have & (CT_H_REPL | CT_H_ORIG)) == (CT_H_REPL | CT_H_ORIG))
-		ct->have |= nat_bits(ct);
-	if (!has_ports(ct->orig.l4))
+		ct->have |= ct_nat_bits(ct);
+	if (!l4_has_ports(ct->orig.l4))
 		ct->have &= ~(CT_H_SPAT | CT_H_DPAT);
 
 	if (l->timeout) {
