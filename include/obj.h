@@ -139,6 +139,7 @@ void     tuple_invert(struct tuple *dst, const struct tuple *src);
 bool     l4_has_ports(uint8_t l4);      /* tcp, udp, udplite, sctp, dccp */
 bool     l4_is_icmp(uint8_t l3, uint8_t l4);
 uint8_t  icmp_reply_type(uint8_t l3, uint8_t type);  /* 255: not a query */
+void     ct_icmp_repl_from_orig(struct ct *ct);
 /* CT_H_SNAT/DNAT/SPAT/DPAT as the wire encoder sees them (§4.6). */
 uint32_t ct_nat_bits(const struct ct *ct);
 

@@ -34,6 +34,20 @@ l4_is_icmp(uint8_t l3, uint8_t l4)
 	    (l3 == AF_INET6 && l4 == IPPROTO_ICMPV6);
 }
 
+/* The reply tuple's ICMP fields, derived from the original direction:
+ * libnetfilter_conntrack keeps one set of ICMP attributes for both, and
+ * both event parsers must give what it gives. */
+void
+ct_icmp_repl_from_orig(struct ct *ct)
+{
+	if (!l4_is_icmp(ct->repl.l3, ct->repl.l4))
+		return;
+	ct->repl.sport = ct->orig.sport;
+	ct->repl.dport = 0;
+	ct->repl.itype = icmp_reply_type(ct->orig.l3, ct->orig.itype);
+	ct->repl.icode = ct->orig.icode;
+}
+
 static bool
 addr_eq(uint8_t l3, const union addr *a, const union addr *b)
 {

@@ -150,12 +150,7 @@ int ct_from_nfct(struct ct *ct, const struct nf_conntrack *n)
 	r = tuple_get(&ct->repl, n, &REPL);
 	if (r & 1) {
 		ct->have |= CT_H_REPL;
-		if (l4_is_icmp(ct->repl.l3, ct->repl.l4)) {
-			ct->repl.sport = ct->orig.sport;
-			ct->repl.dport = 0;
-			ct->repl.itype = icmp_reply_type(ct->orig.l3, ct->orig.itype);
-			ct->repl.icode = ct->orig.icode;
-		}
+		ct_icmp_repl_from_orig(ct);
 	} else {
 		memset(&ct->repl, 0, sizeof(ct->repl));
 	}

@@ -406,12 +406,7 @@ static int take(struct ct *ct, const struct lct *l, uint8_t family)
 	r = tuple_take(&ct->repl, &l->repl, family);
 	if (r & 1) {
 		ct->have |= CT_H_REPL;
-		if (l4_is_icmp(ct->repl.l3, ct->repl.l4)) {
-			ct->repl.sport = ct->orig.sport;
-			ct->repl.dport = 0;
-			ct->repl.itype = icmp_reply_type(ct->orig.l3, ct->orig.itype);
-			ct->repl.icode = ct->orig.icode;
-		}
+		ct_icmp_repl_from_orig(ct);
 	} else {
 		memset(&ct->repl, 0, sizeof(ct->repl));
 	}
