@@ -49,6 +49,8 @@ size_t chanset_mtu_payload(const struct chanset *cs);
 
 /* Make channel idx the current sender (a message arrived on it). */
 void chanset_set_current(struct chanset *cs, unsigned idx);
+/* The peer talked on link idx: make it current if its interface is usable. */
+void chanset_follow_peer(struct chanset *cs, unsigned idx);
 unsigned chanset_current(const struct chanset *cs);
 unsigned chanset_count(const struct chanset *cs);
 

@@ -552,6 +552,18 @@ static bool flags_usable(unsigned f)
 	return (f & IFF_UP) && (f & IFF_RUNNING);
 }
 
+/* A datagram read from a link that has gone down since it arrived (it sat
+ * in the socket's queue, e.g. during a coalescing delay) must not take the
+ * sync back to that link. */
+void chanset_follow_peer(struct chanset *cs, unsigned idx)
+{
+	if (idx >= cs->n || idx == cs->cur)
+		return;
+	if (cs->ch[idx].cc->ifname[0] && !flags_usable(chanset_if_flags(cs, idx)))
+		return;
+	chanset_set_current(cs, idx);
+}
+
 /*
  * The current link lost UP+RUNNING: move to the first other link, in
  * configuration order, whose interface is up and running. Unlike 1.4.x we

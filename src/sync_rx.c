@@ -337,7 +337,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 		case RX_DATA:
 			s->last_rx_ms = now;
 			if (d->chans)
-				chanset_set_current(d->chans, idx);
+				chanset_follow_peer(d->chans, idx);
 			if (h.type > WT_EXP_DEL) {
 				s->rx.bad_type++;
 				s->rx.malformed++;
@@ -353,7 +353,7 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 		case RX_CTL:
 			s->last_rx_ms = now;
 			if (d->chans)
-				chanset_set_current(d->chans, idx);
+				chanset_follow_peer(d->chans, idx);
 			break;
 		case RX_BAD:
 			s->rx.bad_header++;
