@@ -139,6 +139,27 @@ lib_init() {
 }
 
 # new_case NAME: fresh temp subdir for one case's files
+# same_set NAME LEFT-CMD RIGHT-CMD: PASS when both print the same non-empty
+# set of lines; FAIL shows the sizes and the first differences.
+same_set() {
+	local name=$1 a b
+	a=$(eval "$2") b=$(eval "$3")
+	if [ -n "$a" ] && [ "$a" = "$b" ]; then
+		pass "$name"
+	else
+		fail "$name" "left $(printf '%s' "$a" | grep -c .) right $(printf '%s' "$b" | grep -c .), diff: $(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | grep '^[<>]' | head -n3 | tr '\n' '|')"
+	fi
+}
+
+# sync1_up: a second veth sync link between fw1 ($FW1_S2) and fw2 ($FW2_S2)
+sync1_up() {
+	ip -n "$NS_FW1" link add sync1 type veth peer name sync1 netns "$NS_FW2"
+	ip -n "$NS_FW1" addr add $FW1_S2/24 dev sync1
+	ip -n "$NS_FW2" addr add $FW2_S2/24 dev sync1
+	ip -n "$NS_FW1" link set sync1 up
+	ip -n "$NS_FW2" link set sync1 up
+}
+
 new_case() {
 	T=$T_BASE/$1
 	rm -rf "$T"; mkdir -p "$T"

@@ -64,11 +64,7 @@ run_pair() {
 	CTD_FW1=$k1 CTD_FW2=$k2
 	new_case "$k1-$k2-$chan"
 	pair_up || { fail "$N: namespaces"; return; }
-	ip -n "$NS_FW1" link add sync1 type veth peer name sync1 netns "$NS_FW2"
-	ip -n "$NS_FW1" addr add $FW1_S2/24 dev sync1
-	ip -n "$NS_FW2" addr add $FW2_S2/24 dev sync1
-	ip -n "$NS_FW1" link set sync1 up
-	ip -n "$NS_FW2" link set sync1 up
+	sync1_up
 	for fw in fw1 fw2; do
 		ctd_conf $fw ftfw "$chan" on
 		add_channel $fw "$chan"

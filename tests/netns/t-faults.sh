@@ -45,16 +45,6 @@ ext_stat() { ctd "$1" -s cache 2>/dev/null | awk -v f="$2" '
 	e && index($0, f) { print $NF; exit }'; }
 inject() { nsx fw1 "$INJ" create -p tcp -s $SRC -d $DST -b 250 "$@" >>"$T/inject.out" 2>&1; }
 
-same_set() {
-	local name=$1 a b
-	a=$(eval "$2") b=$(eval "$3")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then
-		pass "$name"
-	else
-		fail "$name" "left $(printf '%s' "$a" | grep -c .) right $(printf '%s' "$b" | grep -c .), diff: $(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | grep '^[<>]' | head -n3 | tr '\n' '|')"
-	fi
-}
-
 start_pair() {	# NAME: fresh namespaces, both daemons (CONF_HOOK FW edits a config)
 	new_case "$1-$RANDOM"
 	pair_up || { fail "$1: namespaces"; return 1; }

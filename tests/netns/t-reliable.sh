@@ -64,18 +64,6 @@ net_field() {	# FW "Packets lost" | "Pckts sent" | "Pckts recv"
 }
 inject() { nsx fw1 "$INJ" create -p tcp -s $SRC -d $DST -b 250 "$@" >>"$T/inject.out" 2>&1; }
 
-# same_set NAME LEFT-CMD RIGHT-CMD: PASS when both print the same non-empty
-# set of lines; FAIL shows the sizes and the first differences.
-same_set() {
-	local name=$1 a b
-	a=$(eval "$2") b=$(eval "$3")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then
-		pass "$name"
-	else
-		fail "$name" "left $(printf '%s' "$a" | grep -c .) right $(printf '%s' "$b" | grep -c .), diff: $(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | grep '^[<>]' | head -n3 | tr '\n' '|')"
-	fi
-}
-
 # start_pair NAME MODE [CHANNEL]: fresh namespaces, both daemons
 # (CONF_HOOK FW edits a config before the start)
 start_pair() {
@@ -342,11 +330,7 @@ scenario_6() {
 	local N="link-failover" fw
 	new_case "link-$RANDOM"
 	pair_up || { fail "$N: namespaces"; return; }
-	ip -n "$NS_FW1" link add sync1 type veth peer name sync1 netns "$NS_FW2"
-	ip -n "$NS_FW1" addr add $FW1_S2/24 dev sync1
-	ip -n "$NS_FW2" addr add $FW2_S2/24 dev sync1
-	ip -n "$NS_FW1" link set sync1 up
-	ip -n "$NS_FW2" link set sync1 up
+	sync1_up
 	for fw in fw1 fw2; do ctd_conf $fw ftfw udp on; two_channels $fw; done
 	if ! ctd_start fw1 || ! ctd_start fw2; then fail "$N: daemons start with two channels" "$CTD_ERR"; topo_down; return; fi
 	WHY="$(ctd fw1 -s link 2>&1 | grep device | tr '\n' '|')"
