@@ -58,12 +58,16 @@ void nl_schedule_resync(struct ctd *d, unsigned secs);
 /* Resync right away: resync_begin, dump (conntracks, then expectations with
  * ExpectationSync), resync_done; counted in "resync with kernel table". */
 void nl_resync_now(struct ctd *d);
+/* The same for some kinds only (NL_EV_CT, NL_EV_EXP). */
+void nl_resync_kinds(struct ctd *d, unsigned kinds);
 
-/* Leave (pause=true) or rejoin the conntrack NEW/UPDATE and expectation
- * NEW event groups (DESTROY stays joined): the kernel then builds no events
- * for our own commit. The caller resyncs (nl_resync_now) after rejoining.
- * Returns false if nothing changed (polling mode, already in that state). */
-bool nl_events_pause(struct ctd *d, bool pause);
+enum { NL_EV_CT = 1, NL_EV_EXP = 2 };
+/* Leave (pause=true) or rejoin the conntrack NEW/UPDATE (NL_EV_CT) and/or
+ * expectation NEW (NL_EV_EXP) event groups (DESTROY stays joined): the
+ * kernel then builds no events for our own commit. The caller resyncs those
+ * kinds (nl_resync_kinds) after rejoining. Returns the kinds whose state
+ * changed (none in polling mode, or if already in that state). */
+unsigned nl_events_pause(struct ctd *d, unsigned kinds, bool pause);
 
 /* Filters (user space), as configured in General { Filter }. */
 bool nl_filter_ct(const struct ctd *d, const struct ct *ct);     /* true = accept */

@@ -13,6 +13,9 @@
  * holds in the same state is cached, not sent back to the peer (commit_ct_known,
  * as an NL_ORIGIN_COMMIT event would have been), and anything else another
  * process created or changed meanwhile is sent (doc/notes/perf.md §2).
+ * A commit of expectations alone (-c expect, from COMMIT_EXP_PAUSE_MIN)
+ * leaves only the expectation NEW group and resyncs only expectations:
+ * the kernel's event for each created expectation is half its cost.
  *
  * Unlike 1.4.7 (config-and-cli.md §5.4) the step machine is the same for
  * every HashSize: expectations are always committed when asked and the
@@ -42,8 +45,12 @@
 #define COMMIT_STEP 32768
 
 /* Entries to commit from which the event groups are paused (see
- * sync_commit()). */
-#define COMMIT_PAUSE_MIN 16384
+ * sync_commit()): the resync that follows dumps the whole table of that
+ * kind, conntracks up to nf_conntrack_max, expectations up to
+ * nf_conntrack_expect_max (4096 by default), so the bar is lower for
+ * expectations. */
+#define COMMIT_PAUSE_MIN     16384
+#define COMMIT_EXP_PAUSE_MIN 512
 
 enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_DONE };
 
@@ -51,7 +58,7 @@ struct commit_state {
 	struct sync       *s;
 	struct ctl_client *client;
 	bool               do_ct, do_exp;
-	bool               paused;      /* event groups left; resync pending */
+	unsigned           paused;      /* NL_EV_* groups left; resync pending */
 	int                phase;
 	uint32_t           pos;
 	uint32_t           now;         /* monotonic seconds at this step */
@@ -174,7 +181,7 @@ static void phase_report(struct commit_state *cs, bool exp)
 static void commit_resume_events(struct commit_state *cs)
 {
 	if (cs->paused)
-		nl_events_pause(cs->s->d, false);
+		nl_events_pause(cs->s->d, cs->paused, false);
 }
 
 static void commit_end(struct sync *s)
@@ -245,13 +252,13 @@ static void commit_kernel_done(struct commit_state *cs)
 {
 	if (!cs->paused)
 		return;
-	nl_events_pause(cs->s->d, false);
+	nl_events_pause(cs->s->d, cs->paused, false);
 	if (cs->client) {
 		ctl_client_finish(cs->client);
 		cs->client = NULL;
 	}
-	nl_resync_now(cs->s->d);
-	cs->paused = false;
+	nl_resync_kinds(cs->s->d, cs->paused);
+	cs->paused = 0;
 }
 
 static void commit_timer_cb(struct ev_timer *t, void *arg)
@@ -316,11 +323,18 @@ void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
 	 * one, events of other processes would be lost); nl_events_pause()
 	 * refuses in polling mode. A small commit keeps the events: the
 	 * resync dumps the whole kernel table, which costs more than the
-	 * events it saves and delays the next request. */
-	if (!d->conf->disable_internal_cache &&
-	    (ct ? cache_stats(s->ext_ct)->active : 0) +
-	    (exp ? cache_stats(s->ext_exp)->active : 0) >= COMMIT_PAUSE_MIN)
-		cs->paused = nl_events_pause(d, true);
+	 * events it saves and delays the next request. A commit of
+	 * expectations alone leaves only their group: the conntrack table
+	 * may be far bigger than the expectations to commit. */
+	if (!d->conf->disable_internal_cache) {
+		size_t nct = ct ? cache_stats(s->ext_ct)->active : 0;
+		size_t nexp = exp ? cache_stats(s->ext_exp)->active : 0;
+
+		if (nct + nexp >= COMMIT_PAUSE_MIN)
+			cs->paused = nl_events_pause(d, NL_EV_CT | NL_EV_EXP, true);
+		else if (nexp >= COMMIT_EXP_PAUSE_MIN)
+			cs->paused = nl_events_pause(d, NL_EV_EXP, true);
+	}
 	if (d->loop) {
 		ev_timer_add(d->loop, &cs->timer, 0);
 	} else {
@@ -378,7 +392,7 @@ bool commit_ct_known(struct sync *s, const struct ct *ct)
 {
 	struct cache_obj *o;
 
-	if (s->commit == NULL || !s->commit->paused)
+	if (s->commit == NULL || !(s->commit->paused & NL_EV_CT))
 		return false;
 	o = cache_find(s->ext_ct, ct);
 	return o != NULL && o->state != OBJ_DEAD && ct_as_committed(cobj_cct(o), ct);
@@ -389,7 +403,7 @@ bool commit_exp_known(struct sync *s, const struct exp *e)
 	struct cache_obj *o;
 	const struct exp *x;
 
-	if (s->commit == NULL || !s->commit->paused)
+	if (s->commit == NULL || !(s->commit->paused & NL_EV_EXP))
 		return false;
 	o = cache_find(s->ext_exp, e);
 	if (o == NULL || o->state == OBJ_DEAD)

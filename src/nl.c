@@ -76,7 +76,7 @@ struct nl {
 	bool warned_max;
 	uint64_t resync_ms;             /* duration of the last resync */
 	uint64_t resync_end;            /* ev_now_ms() when it ended, 0 = never */
-	bool paused;                    /* NEW/UPDATE groups left (commit) */
+	unsigned paused;                /* NL_EV_*: NEW/UPDATE groups left (commit) */
 	struct ev_timer resync_t, poll_t;
 	char *rbuf;                     /* NL_SLOTS slots of NL_SLOTSZ */
 	struct mmsghdr mm[NL_SLOTS];
@@ -494,7 +494,7 @@ static void resync(struct nl *nl, bool exp)
 		nl->sink.resync_done(nl->d, exp);
 }
 
-void nl_resync_now(struct ctd *d)
+void nl_resync_kinds(struct ctd *d, unsigned kinds)
 {
 	struct nl *nl = d->nl;
 	uint64_t t0 = ev_now_ms();
@@ -502,11 +502,17 @@ void nl_resync_now(struct ctd *d)
 	if (!nl)
 		return;
 	nl->st.resyncs++;
-	resync(nl, false);
-	if (d->conf->expectation_sync)
+	if (kinds & NL_EV_CT)
+		resync(nl, false);
+	if ((kinds & NL_EV_EXP) && d->conf->expectation_sync)
 		resync(nl, true);
 	nl->resync_end = ev_now_ms();
 	nl->resync_ms = nl->resync_end - t0;
+}
+
+void nl_resync_now(struct ctd *d)
+{
+	nl_resync_kinds(d, NL_EV_CT | NL_EV_EXP);
 }
 
 /*
@@ -525,20 +531,26 @@ static void set_groups(int fd, const unsigned *grp, size_t n, bool join)
 	}
 }
 
-bool nl_events_pause(struct ctd *d, bool pause)
+unsigned nl_events_pause(struct ctd *d, unsigned kinds, bool pause)
 {
 	static const unsigned ct_grp[] = { NFNLGRP_CONNTRACK_NEW,
 					   NFNLGRP_CONNTRACK_UPDATE };
 	static const unsigned ex_grp[] = { NFNLGRP_CONNTRACK_EXP_NEW };
 	struct nl *nl = d->nl;
+	unsigned change;
 
-	if (!nl || !nl->ct.s || nl->paused == pause)
-		return false;
-	set_groups(nl->ct.fd, ct_grp, 2, !pause);
-	if (nl->ex.s)
+	if (!nl || !nl->ct.s)
+		return 0;
+	if (!nl->ex.s)
+		kinds &= ~(unsigned)NL_EV_EXP;
+	/* the kinds whose state this call changes */
+	change = kinds & (pause ? ~nl->paused : nl->paused);
+	if (change & NL_EV_CT)
+		set_groups(nl->ct.fd, ct_grp, 2, !pause);
+	if (change & NL_EV_EXP)
 		set_groups(nl->ex.fd, ex_grp, 1, !pause);
-	nl->paused = pause;
-	return true;
+	nl->paused = pause ? nl->paused | change : nl->paused & ~change;
+	return change;
 }
 
 /*

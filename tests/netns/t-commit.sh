@@ -12,6 +12,12 @@
 #    commit lines; fw2's internal cache then equals fw2's kernel table;
 #  * fw1 receives exactly the 1,000 new conntracks, never the 20,000 (nor
 #    the 50 expectations) it sent.
+#
+# Then `-c expect` alone (600 expectations, over COMMIT_EXP_PAUSE_MIN):
+# only the expectation NEW group is left, so the kernel sends no event for
+# the 600 created; expectations another process creates meanwhile reach
+# fw1, the committed ones never come back, and fw2's internal expectation
+# cache equals its kernel table.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-commit
@@ -94,5 +100,60 @@ sleep 1	# what fw2 would wrongly send back would be on the way by now (no observ
 WHY="fw1 -e has $(cnt fw1 -e) entries of ours (expected $OTHERS), $(ext_exp fw1) expectations"
 check "$N: fw1 receives none of the $nct committed conntracks and $E expectations back" \
 	eval "[ \$(cnt fw1 -e) -eq $OTHERS ] && [ \$(ext_exp fw1) -eq 0 ]"
+topo_down
+
+# ---- -c expect alone --------------------------------------------------
+E2=600 OTHERS_E=100
+N="commit[-c expect alone]"
+k_exp_to() { nsx fw2 conntrack -L expect 2>/dev/null | grep -c "dst=$1 "; }
+ext_exp_to() { ctd "$1" -e expect 2>/dev/null | grep -c "dst=$2 "; }
+new_case "exp-only-$RANDOM"
+pair_up || { fail "$N: namespaces"; finish; exit; }
+ctd_conf fw1 ftfw udp on
+ctd_conf fw2 ftfw udp on
+if ! ctd_start fw1 || ! ctd_start fw2; then
+	fail "$N: daemons start" "$CTD_ERR"; finish; exit
+fi
+nsx fw1 "$INJ" create -n 0 -e $E2 -d 172.16.0.1 >/dev/null 2>"$T/inject1.err"
+WHY="fw2 -e expect has $(ext_exp fw2) of $E2"
+if ! wait_until 30 eval "[ \$(ext_exp fw2) -eq $E2 ]"; then
+	fail "$N: fw1's $E2 expectations reach fw2's external cache" "$WHY"
+	finish; exit
+fi
+ctd fw2 -c ct >/dev/null 2>&1
+wait_until 10 eval "[ \$(cnt fw2 -i) -ge $E2 ]"
+r0=$(resyncs) e0=$(events)
+
+# others: expectations (and their masters) in fw2's kernel for ~0.2 s
+nsx fw2 "$INJ" create -n 0 -e $OTHERS_E -r $((OTHERS_E * 10)) -d 172.16.0.2 >/dev/null 2>"$T/inject2.err" &
+inj_pid=$!
+PIDS="$PIDS $inj_pid"
+sleep 0.05
+ctd fw2 -c expect >"$T/commit.out" 2>&1
+rc=$?
+ke=$(k_exp_to 172.16.0.1)
+check "$N: -c expect returns 0" test "$rc" -eq 0
+WHY="right after -c expect: fw2's kernel has $ke of $E2"
+check "$N: -c expect returns with all $E2 expectations in fw2's kernel" test "$ke" -eq "$E2"
+wait_until 10 bash -c "! kill -0 $inj_pid"
+wait "$inj_pid" 2>/dev/null
+WHY="log: $(grep -E 'ommit' "$T/fw2.log" | tail -n4 | tr '\n' '|')"
+check "$N: the log has the usual commit lines" eval \
+	"grep -q 'committing expectation cache' '$T/fw2.log' && grep -q 'Committed $E2 new expectations' '$T/fw2.log'"
+WHY="resyncs before: $r0, now: $(resyncs)"
+check "$N: one resync after the commit" wait_until 10 eval "[ \$(resyncs) -eq $((r0 + 1)) ]"
+# the others make at most 2 x OTHERS_E events (master, expectation)
+de=$(( $(events) - e0 ))
+WHY="$de events received since -c expect began (the others: at most $((2 * OTHERS_E)))"
+check "$N: the kernel sent no events for the $E2 committed expectations (NEW group left)" test "$de" -lt "$E2"
+WHY="fw2 kernel $(k_exp) vs internal cache $(int_exp) expectations"
+check "$N: fw2's internal cache holds its kernel's $((E2 + OTHERS_E)) expectations" \
+	wait_until 10 eval "[ \$(k_exp) -eq $((E2 + OTHERS_E)) ] && [ \$(int_exp) -eq $((E2 + OTHERS_E)) ]"
+WHY="fw1 -e expect has $(ext_exp_to fw1 172.16.0.2) of the $OTHERS_E others"
+check "$N: fw1 receives the $OTHERS_E expectations another process created on fw2" \
+	wait_until 10 eval "[ \$(ext_exp_to fw1 172.16.0.2) -eq $OTHERS_E ]"
+sleep 1	# what fw2 would wrongly send back would be on the way by now
+WHY="fw1 -e expect has $(ext_exp_to fw1 172.16.0.1) of the $E2 it sent"
+check "$N: fw1 receives none of the $E2 committed expectations back" test "$(ext_exp_to fw1 172.16.0.1)" -eq 0
 topo_down
 finish
