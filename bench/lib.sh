@@ -126,12 +126,36 @@ ctl() {
 	ip netns exec "$(ns_of "$side")" $TOOL_SCHED "$BIN" -C "$WORK/$side.conf" "$@"
 }
 
-# inj NS ARGS...: the injector inside a namespace.
+# inj NS ARGS...: the injector inside a namespace ($PIN_TOOL: a taskset
+# prefix while pin_sides holds).
 inj() {
 	local ns=$1
 	shift
 	# shellcheck disable=SC2086
-	ip netns exec "$ns" $TOOL_SCHED "$INJECT" "$@"
+	ip netns exec "$ns" ${PIN_TOOL:-} $TOOL_SCHED "$INJECT" "$@"
+}
+
+# pin_sides on|off: with PIN set and two CPUs or more, fw1's daemon on CPU 0
+# and fw2's on CPU 1, as on two machines; PIN_FW1 is the prefix that puts a
+# tool (the injector: fw1's traffic) on fw1's CPU. off: every CPU again.
+PIN_FW1=""
+PIN_DESC=""
+pin_sides() {
+	local all
+	all="0-$(( $(nproc) - 1 ))"
+	if [ -z "${PIN:-}" ] || [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null; then
+		PIN_FW1="" PIN_DESC=""
+		return 0
+	fi
+	if [ "$1" = on ]; then
+		taskset -pc 0 "$PID_fw1" >/dev/null && taskset -pc 1 "$PID_fw2" >/dev/null
+		PIN_FW1="taskset -c 0"
+		PIN_DESC="fw1 daemon + injector on CPU 0, fw2 daemon on CPU 1"
+	else
+		taskset -pc "$all" "$PID_fw1" >/dev/null 2>&1
+		taskset -pc "$all" "$PID_fw2" >/dev/null 2>&1
+		PIN_FW1=""
+	fi
 }
 
 # daemon_start SIDE: console mode in the background so $! is the daemon.

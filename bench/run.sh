@@ -7,7 +7,7 @@
 #
 #   bench/run.sh [--smoke] [-n "10000 50000 200000"] [-e 4000] [-r rate]
 #                [--repeat K] [--deadline secs] [--ours PATH] [--theirs PATH] [-o FILE]
-#                [--keep] [--no-sched] [--build]
+#                [--keep] [--no-sched] [--no-pin] [--build]
 # Ours defaults to build/src/conntrackd (or $CTD_OURS); --build compiles it
 # out of tree in $BUILD_DIR (/tmp/build-bench) first.
 set -u
@@ -36,6 +36,12 @@ CT_MAX=262144
 NL_BUF=2097152
 NL_BUFMAX=8388608
 SYNC_SOCKBUF=24985600
+# The paced phase (CPU per entry) runs each firewall on its own CPU, as on
+# two machines: fw1's daemon and the injector (its traffic) on CPU 0,
+# fw2's daemon on CPU 1. Sharing a CPU, the receiver was charged for the
+# injector's kernel work: a do-nothing UDP receiver cost 2.9 us per entry
+# unpinned, 0.4 pinned (bench/README.md, "Pinning").
+PIN=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
 	-o) OUT=$2; shift ;;
 	--keep) KEEP=1 ;;
 	--no-sched) SCHED="" ;;
+	--no-pin) PIN="" ;;
 	--build) BUILD=${BUILD_DIR:-/tmp/build-bench} ;;
 	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -97,10 +104,11 @@ gen_confs() {
 scen_paced() {
 	local n=$1 c1 c2 r1 r2 t out lines secs
 	daemons_restart || return 1
+	pin_sides on
 	c1=$(cpu_us "$PID_fw1"); c2=$(cpu_us "$PID_fw2")
 	r1=$(rss_bytes "$PID_fw1"); r2=$(rss_bytes "$PID_fw2")
-	out=$(inj "$NS1" create -n "$n" -r "$PACED_RATE") \
-		|| { note "$IMPL N=$n: paced injection failed: $out"; return 1; }
+	out=$(PIN_TOOL="$PIN_FW1" inj "$NS1" create -n "$n" -r "$PACED_RATE") \
+		|| { note "$IMPL N=$n: paced injection failed: $out"; pin_sides off; return 1; }
 	t=$(wait_cache fw2 external "$n" "$DEADLINE")
 	result paced_lag_s "$t"
 	result cpu_tx_us "$(div "$(( $(cpu_us "$PID_fw1") - c1 ))" "$n" %.2f)"
@@ -108,6 +116,7 @@ scen_paced() {
 	result rss_int_B "$(div "$(( $(rss_bytes "$PID_fw1") - r1 ))" "$n" %.0f)"
 	result rss_ext_B "$(div "$(( $(rss_bytes "$PID_fw2") - r2 ))" "$n" %.0f)"
 	result paced_lost "$(lost_events "$n" paced_overruns)"
+	pin_sides off
 
 	read -r lines secs < <(lines_rate fw1 -i)
 	[ "$lines" = "$n" ] || note "$IMPL N=$n: -i printed $lines lines, expected $n"
@@ -359,6 +368,7 @@ report() {
 	echo "setup:    FT-FW over UDP on a veth; HashSize $HASHSIZE HashLimit $HASHLIMIT;" \
 		"NetlinkBufferSize $NL_BUF (max $NL_BUFMAX); scheduling: daemons '${SCHED:-none}', clients+injector '${TOOL_SCHED:-none}';" \
 		"nf_conntrack_max $CT_MAX_NS; paced rate $PACED_RATE/s; deadline ${DEADLINE}s;" \
+		"paced phase pinned: ${PIN_DESC:-no};" \
 		"medians of $REPEAT run(s)"
 	echo
 	awk -f "$BENCH_DIR/report.awk" "$WORK/results.raw"

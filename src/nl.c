@@ -49,7 +49,9 @@
  * are full). The buffer holds far more than a millisecond of events.
  */
 #define NL_COALESCE_MIN     32
+#ifndef NL_COALESCE_MS
 #define NL_COALESCE_MS      1
+#endif
 #define NL_REQ_BUFSZ        8192
 /* Without NetlinkBufferSize we start big: an overrun costs a full dump,
  * and a burst at the kernel's full create rate fills 16 MB. */
