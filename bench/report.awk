@@ -3,10 +3,10 @@
 BEGIN {
 	nk = split("create_rate paced_lag_s paced_lag_worst paced_lost paced_overruns " \
 		"cpu_tx_us cpu_rx_us rss_int_B rss_ext_B dump_i_lps dump_e_lps " \
-		"stall_lag_s resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_in_kernel " \
+		"stall_lag_s resync_R_s bulk_B_s resync_n_s commit_ct_rate commit_ct_logged commit_ct_in_kernel " \
 		"commit_vs_kernel commit_vs_listened burst_inject_rate burst_lag_s burst_lag_worst burst_lost " \
 		"burst_overruns exp_masters_lag_s exp_in_peer_cache " \
-		"exp_create_rate commit_empty_s commit_exp_rate commit_exp_in_kernel commit_exp_vs_kernel", order, " ")
+		"exp_create_rate commit_empty_s commit_exp_rate commit_exp_logged commit_exp_in_kernel commit_exp_vs_kernel", order, " ")
 	lab["create_rate"] = "kernel batched create rate (/s)|higher"
 	lab["paced_lag_s"] = "paced: peer complete after inject end (s)|lower"
 	lab["paced_lag_worst"] = "paced: peer complete, worst run (s)|lower"
@@ -23,6 +23,7 @@ BEGIN {
 	lab["bulk_B_s"] = "-B until peer complete (s)|lower"
 	lab["resync_n_s"] = "-n until peer complete (s)|lower"
 	lab["commit_ct_rate"] = "-c ct commit rate, kernel-verified (/s)|higher"
+	lab["commit_ct_logged"] = "-c ct commit rate, daemon-logged time (/s)|higher"
 	lab["commit_ct_in_kernel"] = "-c ct: entries in peer kernel|higher"
 	lab["commit_vs_kernel"] = "-c ct rate / kernel create rate (%)|higher"
 	lab["commit_vs_listened"] = "-c ct rate / burst injection rate (%)|higher"
@@ -38,6 +39,7 @@ BEGIN {
 	lab["exp_masters_lag_s"] = "exp: masters on peer after inject (s)|lower"
 	lab["exp_in_peer_cache"] = "exp: expectations in peer cache|higher"
 	lab["commit_exp_rate"] = "-c expect commit rate, kernel-verified (/s)|higher"
+	lab["commit_exp_logged"] = "-c expect commit rate, daemon-logged time (/s)|higher"
 	lab["commit_exp_in_kernel"] = "-c expect: expectations in peer kernel|higher"
 	lab["commit_empty_s"] = "-c expect with nothing to commit (s)|lower"
 	lab["exp_create_rate"] = "kernel batched expectation create rate (/s)|higher"

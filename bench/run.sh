@@ -207,6 +207,16 @@ commit_ct() {
 		result commit_ct_rate "incomplete"
 		note "$IMPL N=$n: -c ct left $cnt/$n in the kernel; $(first_error "$side")"
 	fi
+	result commit_ct_logged "$(logged_rate "$side" "$n")"
+}
+
+# logged_rate SIDE N: N / the daemon's own last "commit has taken X
+# seconds" (both daemons log it): the commit without the client's start
+# and round trip.
+logged_rate() {
+	local s
+	s=$(grep -o 'commit has taken [0-9.]* seconds' "$WORK/$1.$IMPL.log" 2>/dev/null | tail -1 | awk '{ print $4 }')
+	if [ -n "$s" ]; then div "$2" "$s" %.0f; else echo "n/a"; fi
 }
 
 scen_burst() {
@@ -247,6 +257,7 @@ scen_exp() {
 	result commit_exp_in_kernel "$cnt"
 	if [ "$cnt" -ge "$e" ] 2>/dev/null; then
 		result commit_exp_rate "$(div "$e" "$(elapsed "$t0" "$t1")" %.0f)"
+		result commit_exp_logged "$(logged_rate fw2 "$e")"
 	else
 		result commit_exp_rate "incomplete"
 		note "$IMPL: -c expect left $cnt/$e in the kernel; $(first_error fw2)"
