@@ -135,27 +135,31 @@ inj() {
 	ip netns exec "$ns" ${PIN_TOOL:-} $TOOL_SCHED "$INJECT" "$@"
 }
 
-# pin_sides on|off: with PIN set and two CPUs or more, fw1's daemon on CPU 0
-# and fw2's on CPU 1, as on two machines; PIN_FW1 is the prefix that puts a
-# tool (the injector: fw1's traffic) on fw1's CPU. off: every CPU again.
-PIN_FW1=""
+# pin_sides rx|tx|off: with PIN set and two CPUs or more, fw1's daemon on
+# CPU 0 and fw2's on CPU 1, as on two machines; PIN_INJ is the prefix that
+# puts the injector with the side not measured: rx (fw2's CPU measured)
+# puts it on CPU 0, tx on CPU 1. off: every CPU again.
+PIN_INJ=""
 PIN_DESC=""
 pin_sides() {
 	local all
 	all="0-$(( $(nproc) - 1 ))"
 	if [ -z "${PIN:-}" ] || [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null; then
-		PIN_FW1="" PIN_DESC=""
+		PIN_INJ="" PIN_DESC=""
 		return 0
 	fi
-	if [ "$1" = on ]; then
+	case $1 in
+	rx|tx)
 		taskset -pc 0 "$PID_fw1" >/dev/null && taskset -pc 1 "$PID_fw2" >/dev/null
-		PIN_FW1="taskset -c 0"
-		PIN_DESC="fw1 daemon + injector on CPU 0, fw2 daemon on CPU 1"
-	else
+		if [ "$1" = rx ]; then PIN_INJ="taskset -c 0"; else PIN_INJ="taskset -c 1"; fi
+		PIN_DESC="fw1 daemon on CPU 0, fw2 daemon on CPU 1, the injector with the side not measured"
+		;;
+	*)
 		taskset -pc "$all" "$PID_fw1" >/dev/null 2>&1
 		taskset -pc "$all" "$PID_fw2" >/dev/null 2>&1
-		PIN_FW1=""
-	fi
+		PIN_INJ=""
+		;;
+	esac
 }
 
 # daemon_start SIDE: console mode in the background so $! is the daemon.

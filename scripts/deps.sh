@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config bison flex
 libnetfilter-conntrack-dev libnfnetlink-dev libmnl-dev libcmocka-dev
-libsystemd-dev libssl-dev clang valgrind conntrackd conntrack iptables
+libssl-dev clang valgrind conntrackd conntrack iptables
 nftables iproute2 python3 procps psmisc socat iputils-ping bsdutils
 kmod ca-certificates git xz-utils keepalived python3-prometheus-client
 logrotate"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "ctd.h"
 #include "ctl.h"
 #include "log.h"
 #include "nl.h"
+#include "sdnotify.h"
 #include "sync.h"
 
 int daemon_lock(struct ctd *d)
@@ -76,32 +74,24 @@ void daemon_sched(const struct ctd_conf *conf)
 
 void daemon_notify(const struct ctd *d, const char *state)
 {
-#ifdef HAVE_SYSTEMD
-	if (d->conf && d->conf->systemd)
-		sd_notify(0, state);
-#else
-	(void)d;
-	(void)state;
-#endif
+	if (d->conf && d->conf->systemd && sdn_notify(state) < 0)
+		log_warn("systemd notification `%s' failed (NOTIFY_SOCKET=%s)",
+			 state, getenv("NOTIFY_SOCKET"));
 }
 
 void daemon_watchdog_prepare(struct ctd *d)
 {
-#ifdef HAVE_SYSTEMD
 	uint64_t usec = 0;
 	int r;
 
 	if (!d->conf->systemd)
 		return;
-	r = sd_watchdog_enabled(0, &usec);
+	r = sdn_watchdog_enabled(&usec);
 	if (r < 0)
 		log_warn("failed to get watchdog details from systemd: %s",
 			 strerror(-r));
 	else if (r > 0)
 		d->watchdog_usec = usec;
-#else
-	(void)d;
-#endif
 }
 
 static void watchdog_cb(struct ev_timer *t, void *arg)
@@ -156,10 +146,12 @@ int daemon_fork(struct ctd *d)
 		return -1;
 	}
 	if (pid > 0) {
-#ifdef HAVE_SYSTEMD
-		if (d->conf->systemd)
-			sd_notifyf(0, "MAINPID=%d", (int)pid);
-#endif
+		if (d->conf->systemd) {
+			char msg[32];
+
+			snprintf(msg, sizeof(msg), "MAINPID=%d", (int)pid);
+			daemon_notify(d, msg);
+		}
 		return 1;
 	}
 	setsid();
