@@ -75,7 +75,8 @@ enum obj_kind cache_kind(const struct cache *c);
 struct cache_obj *cache_find(struct cache *c, const void *obj);
 /* Start loading obj's bucket: a lookup of it a little later (the next
  * received message) then finds it in the cache instead of waiting for it. */
-void cache_prefetch(const struct cache *c, const void *obj);
+uint32_t cache_prefetch(const struct cache *c, const void *obj);   /* returns the key's hash */
+void cache_prefetch_chain(const struct cache *c, uint32_t hash);
 /* Insert a copy of obj (struct ct or struct exp), replacing an existing one
  * with the same key. Returns NULL on ENOMEM/ENOSPC (counted). */
 struct cache_obj *cache_add(struct cache *c, const void *obj);

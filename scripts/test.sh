@@ -7,7 +7,9 @@
 #
 # Environment: SKIP_DEPS=1, SKIP_ASAN=1, SKIP_NETNS=1, SKIP_FUZZ=1,
 # SKIP_DEMO=1, SKIP_VALGRIND=1 (unit tests and scenarios under valgrind),
-# SKIP_NETNS_VALGRIND=1 (only the scenarios under valgrind), SKIP_BENCH=1 to
+# SKIP_NETNS_VALGRIND=1 (only the scenarios under valgrind),
+# SKIP_NETNS_PLAIN=1 (the timing-sensitive scenarios, PLAIN_NETNS, run again
+# with the plain daemon after the ASan pass), SKIP_BENCH=1 to
 # leave a stage out (it is then reported as SKIP); NETNS_ONLY="t-failover ..."
 # to run only those scenarios (in both netns stages); VG_NETNS: the list run
 # under valgrind.  Scenario variables (CTD_FW1, CTD_FW2, ...) pass through.
@@ -144,6 +146,27 @@ else
 			pass "sanitizers: no ASan/UBSan report from any daemon in the scenarios"
 		fi
 		unset CTD_OURS ASAN_OPTIONS UBSAN_OPTIONS
+		# ASan (and valgrind, below) slow the daemon down enough to hide
+		# races that need its full speed (the link-failover one, e7378d4):
+		# the timing-sensitive scenarios once more with the plain build.
+		if [ "${SKIP_NETNS_PLAIN:-0}" = 1 ]; then
+			skip "timing-sensitive scenarios with the plain daemon" "SKIP_NETNS_PLAIN=1"
+		elif [ -x build/src/conntrackd ]; then
+			export CTD_OURS="$top/build/src/conntrackd"
+			for n in ${PLAIN_NETNS:-t-reliable t-burst t-commit}; do
+				t=tests/netns/$n.sh
+				[ -f "$t" ] || { fail "$n (plain daemon)" "no such scenario"; continue; }
+				if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "$n" <<<"$NETNS_ONLY"; then continue; fi
+				stage "scenario $n with the plain daemon"
+				timeout -k 10 400 bash "$t" 2>"$tmp/$n.plain.err" | tee "$tmp/$n.plain.out"
+				rc=${PIPESTATUS[0]}
+				tally "$tmp/$n.plain.out" || { [ $rc -eq 0 ] && skip "$n (plain daemon)" "reported nothing"; }
+				if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/$n.plain.out"; then
+					fail "$n (plain daemon)" "exit $rc: $(tail -n2 "$tmp/$n.plain.err" | tr '\n' ' ')"
+				fi
+			done
+			unset CTD_OURS
+		fi
 	fi
 fi
 

@@ -241,6 +241,7 @@ static void bad_payload(struct sync *s)
 struct ahead {
 	size_t     off;                 /* offset of the decoded message, or SIZE_MAX */
 	int        rc;                  /* wire_get_ct() result */
+	uint32_t   hash;                /* prefetched bucket's key hash (rc == 0) */
 	struct ct  ct;
 };
 
@@ -266,7 +267,7 @@ static void ahead_load(struct sync *s, struct ahead *a, const uint8_t *data,
 	a->off = off;
 	a->rc = wire_get_ct(data + off, h.len, &a->ct);
 	if (a->rc == 0)
-		cache_prefetch(s->ext_ct, &a->ct);
+		a->hash = cache_prefetch(s->ext_ct, &a->ct);
 }
 
 static void apply_msg(struct sync *s, const uint8_t *msg, const struct wire_hdr *h,
@@ -345,6 +346,10 @@ size_t sync_recv(struct ctd *d, unsigned idx, const uint8_t *data, size_t len,
 			}
 			if (ahead[ai].off != off)
 				ahead_drop(&ahead[ai]);
+			else if (ahead[ai].rc == 0)
+				/* its bucket had the last message's time to
+				 * arrive; the next decode hides this load */
+				cache_prefetch_chain(s->ext_ct, ahead[ai].hash);
 			ahead_drop(&ahead[ai ^ 1]);
 			ahead_load(s, &ahead[ai ^ 1], data, len, off + (size_t)n, stream);
 			apply_msg(s, data + off, &h, &ahead[ai], off);
