@@ -77,7 +77,13 @@ vcs() {
 export NS1 NS2 WORK BIN INJECT TOOL_SCHED N IMPL RATE
 # Paced first, on fresh daemons, as run.sh measures CPU per entry; the
 # CPU and wake-up figures are under perf, so compare them only with
-# another profile (perf's own cost is in them).
+# another profile (perf's own cost is in them). Pinned as run.sh pins to
+# measure the receiver (fw1's daemon and the injector on CPU 0, fw2's on
+# CPU 1; see bench/README.md "Pinning"): the sender's figure then includes
+# some of the injector's kernel work.
+PIN=1
+pin_sides rx
+export PIN_TOOL="$PIN_INJ"
 c1=$(cpu_us "$PID_fw1") c2=$(cpu_us "$PID_fw2") w1=$(vcs "$PID_fw1") w2=$(vcs "$PID_fw2")
 prof paced "$PID_fw1,$PID_fw2" \
 	"inj \"\$NS1\" create -n \"\$N\" -r \"\$RATE\" >/dev/null && wait_cache fw2 external \"\$N\" 60"
@@ -87,6 +93,8 @@ echo "---- $IMPL paced (N=$N, $RATE/s): CPU us per entry fw1 $(div $(( $(cpu_us 
 	"fw2 $(div $(( $(vcs "$PID_fw2") - w2 )) "$N" %.4f)"
 show paced --pid="$PID_fw1" paced-send
 show paced --pid="$PID_fw2" paced-recv
+pin_sides off
+unset PIN_TOOL
 daemons_restart || fail "$IMPL daemons did not restart"
 prof burst "$PID_fw1,$PID_fw2" \
 	"inj \"\$NS1\" create -n \"\$N\" && wait_cache fw2 external \"\$N\" 60"
