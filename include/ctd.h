@@ -60,6 +60,7 @@ struct ctd {
 	unsigned          nchildren;
 	struct ev_timer   watchdog;     /* systemd WATCHDOG=1 */
 	uint64_t          watchdog_usec;
+	bool              notify_failing; /* last systemd notification failed (logged once) */
 	bool              lock_held;    /* we created conf->lockfile */
 	int               exit_status;  /* returned by main after ev_run */
 	/* Commits as the control socket saw them (request to ctl_client_finish). */
@@ -96,7 +97,7 @@ int  daemon_signals(struct ctd *d);     /* TERM/INT/HUP/CHLD via the loop, PIPE 
 /* Fork once; the parent sends MAINPID and returns 1 (it then exits 0), the
  * child detaches and returns 0; -1 on failure (logged). */
 int  daemon_fork(struct ctd *d);
-void daemon_notify(const struct ctd *d, const char *state);
+void daemon_notify(struct ctd *d, const char *state);
 void daemon_watchdog_prepare(struct ctd *d);    /* before fork */
 void daemon_watchdog_start(struct ctd *d);      /* after fork */
 void daemon_reap(struct ctd *d);                /* SIGCHLD */

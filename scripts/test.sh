@@ -112,6 +112,19 @@ else
 fi
 
 # ------------------------------------------------------------------ netns
+# run_scenario FILE OUT TAG: one scenario, output in OUT.out/OUT.err, its
+# checks tallied; an exit without a FAIL line is a failure named NAME+TAG.
+run_scenario() {
+	local t=$1 out=$2 tag=$3 n rc
+	n=$(basename "$t" .sh)
+	timeout -k 10 400 bash "$t" 2>"$out.err" | tee "$out.out"
+	rc=${PIPESTATUS[0]}
+	tally "$out.out" || { [ $rc -eq 0 ] && skip "$n$tag" "reported nothing"; }
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$out.out"; then
+		fail "$n$tag" "exit $rc: $(tail -n2 "$out.err" | tr '\n' ' ')"
+	fi
+}
+
 if [ "${SKIP_NETNS:-0}" = 1 ]; then
 	skip "netns scenarios" "SKIP_NETNS=1"
 elif [ "$(id -u)" != 0 ]; then
@@ -132,12 +145,7 @@ else
 		n=$(basename "$t" .sh)
 		if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "$n" <<<"$NETNS_ONLY"; then continue; fi
 		stage "scenario $n"
-		timeout -k 10 400 bash "$t" 2>"$tmp/$n.err" | tee "$tmp/$n.out"
-		rc=${PIPESTATUS[0]}
-		tally "$tmp/$n.out" || { [ $rc -eq 0 ] && skip "$n" "reported nothing"; }
-		if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/$n.out"; then
-			fail "$n" "exit $rc: $(tail -n2 "$tmp/$n.err" | tr '\n' ' ')"
-		fi
+		run_scenario "$t" "$tmp/$n" ""
 	done
 	if [ -n "${ASAN_OPTIONS:-}" ]; then
 		if ls "$san_dir"/* >/dev/null 2>&1; then
@@ -158,12 +166,7 @@ else
 				[ -f "$t" ] || { fail "$n (plain daemon)" "no such scenario"; continue; }
 				if [ -n "${NETNS_ONLY:-}" ] && ! grep -qw -- "$n" <<<"$NETNS_ONLY"; then continue; fi
 				stage "scenario $n with the plain daemon"
-				timeout -k 10 400 bash "$t" 2>"$tmp/$n.plain.err" | tee "$tmp/$n.plain.out"
-				rc=${PIPESTATUS[0]}
-				tally "$tmp/$n.plain.out" || { [ $rc -eq 0 ] && skip "$n (plain daemon)" "reported nothing"; }
-				if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$tmp/$n.plain.out"; then
-					fail "$n (plain daemon)" "exit $rc: $(tail -n2 "$tmp/$n.plain.err" | tr '\n' ' ')"
-				fi
+				run_scenario "$t" "$tmp/$n.plain" " (plain daemon)"
 			done
 			unset CTD_OURS
 		fi

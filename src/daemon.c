@@ -72,11 +72,18 @@ void daemon_sched(const struct ctd_conf *conf)
 
 /* ---- systemd ---- */
 
-void daemon_notify(const struct ctd *d, const char *state)
+/* A failure is logged once, not at every watchdog tick, until one works. */
+void daemon_notify(struct ctd *d, const char *state)
 {
-	if (d->conf && d->conf->systemd && sdn_notify(state) < 0)
-		log_warn("systemd notification `%s' failed (NOTIFY_SOCKET=%s)",
-			 state, getenv("NOTIFY_SOCKET"));
+	int r;
+
+	if (!d->conf || !d->conf->systemd)
+		return;
+	r = sdn_notify(state);
+	if (r < 0 && !d->notify_failing)
+		log_warn("systemd notification `%s' to NOTIFY_SOCKET=%s failed: %s",
+			 state, getenv("NOTIFY_SOCKET"), strerror(-r));
+	d->notify_failing = r < 0;
 }
 
 void daemon_watchdog_prepare(struct ctd *d)

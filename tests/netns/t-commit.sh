@@ -45,13 +45,18 @@ resyncs() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*resync with kernel t
 events() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*events received:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 int_is_kernel() { [ "$(int_tuples)" = "$(k_tuples)" ]; }
 
-new_case "ftfw-udp-$RANDOM"
-pair_up || { fail "$N: namespaces"; finish; exit; }
-ctd_conf fw1 ftfw udp on
-ctd_conf fw2 ftfw udp on
-if ! ctd_start fw1 || ! ctd_start fw2; then
-	fail "$N: daemons start" "$CTD_ERR"; finish; exit
-fi
+# two of our daemons, FT-FW over UDP, in a fresh case (or the script ends)
+pair_start() {
+	new_case "$1"
+	pair_up || { fail "$N: namespaces"; finish; exit; }
+	ctd_conf fw1 ftfw udp on
+	ctd_conf fw2 ftfw udp on
+	if ! ctd_start fw1 || ! ctd_start fw2; then
+		fail "$N: daemons start" "$CTD_ERR"; finish; exit
+	fi
+}
+
+pair_start "ftfw-udp-$RANDOM"
 
 nsx fw1 "$INJ" create -n "$COMMIT_N" -e $E -s 100.64.0.1 -d 172.16.0.1 -b 250 >/dev/null 2>"$T/inject1.err"
 nct=$(nsx fw1 conntrack -L 2>/dev/null | grep -c -E "$ours_re")
@@ -107,13 +112,7 @@ E2=600 OTHERS_E=100
 N="commit[-c expect alone]"
 k_exp_to() { nsx fw2 conntrack -L expect 2>/dev/null | grep -c "dst=$1 "; }
 ext_exp_to() { ctd "$1" -e expect 2>/dev/null | grep -c "dst=$2 "; }
-new_case "exp-only-$RANDOM"
-pair_up || { fail "$N: namespaces"; finish; exit; }
-ctd_conf fw1 ftfw udp on
-ctd_conf fw2 ftfw udp on
-if ! ctd_start fw1 || ! ctd_start fw2; then
-	fail "$N: daemons start" "$CTD_ERR"; finish; exit
-fi
+pair_start "exp-only-$RANDOM"
 nsx fw1 "$INJ" create -n 0 -e $E2 -d 172.16.0.1 >/dev/null 2>"$T/inject1.err"
 WHY="fw2 -e expect has $(ext_exp fw2) of $E2"
 if ! wait_until 30 eval "[ \$(ext_exp fw2) -eq $E2 ]"; then
