@@ -44,13 +44,30 @@
  * times a second at the kernel's create rate. */
 #define COMMIT_STEP 32768
 
-/* Entries to commit from which the event groups are paused (see
- * sync_commit()): the resync that follows dumps the whole table of that
- * kind, conntracks up to nf_conntrack_max, expectations up to
- * nf_conntrack_expect_max (4096 by default), so the bar is lower for
- * expectations. */
-#define COMMIT_PAUSE_MIN     16384
+/*
+ * When to pause the event groups (see sync_commit()). The resync that
+ * follows dumps the whole table of that kind, at ~3 us per entry (the
+ * bench's -R); an event costs ~2.6 us of kernel time inside our create,
+ * which the client waits for, and then ~2-3 us to read and match. So
+ * conntracks are paused from COMMIT_PAUSE_MIN when the commit is at least
+ * as big as the internal cache (the dump then covers at most twice what
+ * is committed): the answer comes sooner and the total work is about the
+ * same or less. Also whenever the commit's events would not fit in the
+ * event socket's buffer (EV_TRUESIZE each: 2 MB held 1,638 of them):
+ * they pile up while we are inside sendto(), the overrun's resync would
+ * then meet the committed entries with no origin to tell them from
+ * others' and send them back to the peer. Expectations, whose table is
+ * small (nf_conntrack_expect_max, 4096 by default), from
+ * COMMIT_EXP_PAUSE_MIN.
+ */
+#define COMMIT_PAUSE_MIN     2048
 #define COMMIT_EXP_PAUSE_MIN 512
+#define EV_TRUESIZE          1280
+
+static bool pause_pays(size_t n, size_t table, size_t evbuf)
+{
+	return n >= COMMIT_PAUSE_MIN && (n >= table || n * EV_TRUESIZE >= evbuf);
+}
 
 enum { PH_CT_PLAIN, PH_CT_RELATED, PH_EXP, PH_DONE };
 
@@ -322,15 +339,16 @@ void sync_commit(struct ctd *d, bool ct, bool exp, struct ctl_client *c)
 	/* Pausing needs the internal cache for the resync to fill (without
 	 * one, events of other processes would be lost); nl_events_pause()
 	 * refuses in polling mode. A small commit keeps the events: the
-	 * resync dumps the whole kernel table, which costs more than the
-	 * events it saves and delays the next request. A commit of
+	 * resync dumps the whole kernel table, which then costs more than
+	 * the events it saves and delays the next request. A commit of
 	 * expectations alone leaves only their group: the conntrack table
 	 * may be far bigger than the expectations to commit. */
 	if (!d->conf->disable_internal_cache) {
 		size_t nct = ct ? cache_stats(s->ext_ct)->active : 0;
 		size_t nexp = exp ? cache_stats(s->ext_exp)->active : 0;
 
-		if (nct + nexp >= COMMIT_PAUSE_MIN)
+		if (pause_pays(nct + nexp, cache_stats(s->int_ct)->active,
+			       d->nl ? nl_stats(d)->bufsize : 0))
 			cs->paused = nl_events_pause(d, NL_EV_CT | NL_EV_EXP, true);
 		else if (nexp >= COMMIT_EXP_PAUSE_MIN)
 			cs->paused = nl_events_pause(d, NL_EV_EXP, true);

@@ -18,6 +18,14 @@
 # the 600 created; expectations another process creates meanwhile reach
 # fw1, the committed ones never come back, and fw2's internal expectation
 # cache equals its kernel table.
+#
+# Then when a conntrack commit pauses (commit.c, pause_pays): 3,000 into an
+# empty table pause (one resync, no event for them); 3,000 into a table
+# that already holds 5,000 of fw2's own keep the events (no resync: the
+# dump would cover more than twice what is committed), unless their events
+# would not fit in the event buffer (2 MB holds ~1,600): an overrun's
+# resync would send committed entries back to the peer, so that commit
+# pauses too. Either way all 3,000 are in the kernel and none is sent back.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_root t-commit
@@ -42,6 +50,7 @@ k_exp() { nsx fw2 conntrack -L expect 2>/dev/null | grep -c proto=; }
 int_exp() { ctd fw2 -i expect 2>/dev/null | grep -c proto=; }
 ext_exp() { ctd "$1" -e expect 2>/dev/null | grep -c proto=; }
 resyncs() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*resync with kernel table:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
+overruns() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*netlink overrun:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 events() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*events received:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 int_is_kernel() { [ "$(int_tuples)" = "$(k_tuples)" ]; }
 
@@ -51,6 +60,8 @@ pair_start() {
 	pair_up || { fail "$N: namespaces"; finish; exit; }
 	ctd_conf fw1 ftfw udp on
 	ctd_conf fw2 ftfw udp on
+	[ -n "${FW2_NLBUF:-}" ] && sed -i -e "s/NetlinkBufferSize [0-9]*/NetlinkBufferSize $FW2_NLBUF/" \
+		-e "s/NetlinkBufferSizeMaxGrowth [0-9]*/NetlinkBufferSizeMaxGrowth $FW2_NLBUF/" "$T/fw2.conf"
 	if ! ctd_start fw1 || ! ctd_start fw2; then
 		fail "$N: daemons start" "$CTD_ERR"; finish; exit
 	fi
@@ -155,4 +166,53 @@ sleep 1	# what fw2 would wrongly send back would be on the way by now
 WHY="fw1 -e expect has $(ext_exp_to fw1 172.16.0.1) of the $E2 it sent"
 check "$N: fw1 receives none of the $E2 committed expectations back" test "$(ext_exp_to fw1 172.16.0.1)" -eq 0
 topo_down
+
+# ---- mid-size conntrack commits: pause or not ----------------------------
+# commit_case NAME OWN: fw2 holds OWN conntracks of its own (100.66.x), fw1
+# sends 3,000 (100.64.x); fw2 -c ct; echo "<resyncs> <events>" deltas.
+M=3000
+own_cnt() { nsx fw2 conntrack -L 2>/dev/null | grep -c 'src=100\.66\.'; }
+commit_case() {
+	local own=$2 r0 e0 o0 k
+	pair_start "$1-$RANDOM"
+	if [ "$own" -gt 0 ]; then
+		nsx fw2 "$INJ" create -n "$own" -s 100.66.0.1 -d 172.16.0.3 >/dev/null 2>"$T/inject0.err"
+		wait_until 30 eval "[ \$(ctd fw2 -i 2>/dev/null | grep -c 'src=100\.66\.') -eq $own ]" ||
+			{ fail "$N: fw2's internal cache holds its own $own conntracks" "$(ctd fw2 -i 2>/dev/null | grep -c 'src=100\.66\.')"; return 1; }
+	fi
+	nsx fw1 "$INJ" create -n $M -s 100.64.0.1 -d 172.16.0.1 >/dev/null 2>"$T/inject1.err"
+	WHY="fw2 -e has $(cnt fw2 -e) of $M"
+	wait_until 30 eval "[ \$(cnt fw2 -e) -eq $M ]" ||
+		{ fail "$N: fw1's $M conntracks reach fw2's external cache" "$WHY"; return 1; }
+	r0=$(resyncs) e0=$(events) o0=$(overruns)
+	ctd fw2 -c ct >/dev/null 2>&1 || { fail "$N: -c ct returns 0"; return 1; }
+	k=$(nsx fw2 conntrack -L 2>/dev/null | grep -c 'src=100\.64\.')
+	WHY="fw2's kernel has $k of $M"
+	check "$N: -c ct returns with all $M in fw2's kernel" test "$k" -eq $M
+	# settled: the internal cache holds everything, by events or by resync
+	wait_until 10 eval "[ \$(cnt fw2 -i) -ge $M ]"
+	sleep 1	# anything sent back would be on the way by now
+	WHY="fw1 -e has $(cnt fw1 -e) entries of fw1's own"
+	check "$N: fw1 receives none of the $M back" eval "[ \$(ctd fw1 -e 2>/dev/null | grep -c 'src=100\.64\.') -eq 0 ]"
+	CASE_DELTA="$(( $(resyncs) - r0 )) $(( $(events) - e0 )) $(( $(overruns) - o0 ))"
+	topo_down
+}
+N="commit[3000 into an empty table]"
+if commit_case pause 0; then
+	read -r dr de dov <<<"$CASE_DELTA"
+	WHY="$dr resyncs, $de events, $dov overruns"
+	check "$N: the events were paused: one resync, fewer events than entries, no overrun" eval "[ $dr -eq 1 ] && [ $de -lt $M ] && [ $dov -eq 0 ]"
+fi
+N="commit[3000 into a table of 5000, 16 MB event buffer]"
+if FW2_NLBUF=16777216 commit_case events 5000; then
+	read -r dr de dov <<<"$CASE_DELTA"
+	WHY="$dr resyncs, $de events, $dov overruns"
+	check "$N: the events were kept: no resync, an event per entry" eval "[ $dr -eq 0 ] && [ $de -ge $M ] && [ $dov -eq 0 ]"
+fi
+N="commit[3000 into a table of 5000, 2 MB event buffer]"
+if commit_case overrun 5000; then
+	read -r dr de dov <<<"$CASE_DELTA"
+	WHY="$dr resyncs, $de events, $dov overruns"
+	check "$N: the events, which would overrun the buffer, were paused: one resync" eval "[ $dr -eq 1 ] && [ $de -lt $M ] && [ $dov -eq 0 ]"
+fi
 finish
