@@ -51,6 +51,7 @@ int_exp() { ctd fw2 -i expect 2>/dev/null | grep -c proto=; }
 ext_exp() { ctd "$1" -e expect 2>/dev/null | grep -c proto=; }
 resyncs() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*resync with kernel table:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 overruns() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*netlink overrun:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
+nlbuf() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*current buffer size \(in bytes\):[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 events() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*events received:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
 int_is_kernel() { [ "$(int_tuples)" = "$(k_tuples)" ]; }
 
@@ -184,7 +185,7 @@ commit_case() {
 	WHY="fw2 -e has $(cnt fw2 -e) of $M"
 	wait_until 30 eval "[ \$(cnt fw2 -e) -eq $M ]" ||
 		{ fail "$N: fw1's $M conntracks reach fw2's external cache" "$WHY"; return 1; }
-	r0=$(resyncs) e0=$(events) o0=$(overruns)
+	r0=$(resyncs) e0=$(events) o0=$(overruns) CASE_BUF=$(nlbuf)
 	ctd fw2 -c ct >/dev/null 2>&1 || { fail "$N: -c ct returns 0"; return 1; }
 	k=$(nsx fw2 conntrack -L 2>/dev/null | grep -c 'src=100\.64\.')
 	WHY="fw2's kernel has $k of $M"
@@ -194,6 +195,7 @@ commit_case() {
 	sleep 1	# anything sent back would be on the way by now
 	WHY="fw1 -e has $(cnt fw1 -e) entries of fw1's own"
 	check "$N: fw1 receives none of the $M back" eval "[ \$(ctd fw1 -e 2>/dev/null | grep -c 'src=100\.64\.') -eq 0 ]"
+	note "$N: event buffer at the commit: $CASE_BUF bytes"
 	CASE_DELTA="$(( $(resyncs) - r0 )) $(( $(events) - e0 )) $(( $(overruns) - o0 ))"
 	topo_down
 }
@@ -210,9 +212,11 @@ if FW2_NLBUF=16777216 commit_case events 5000; then
 	check "$N: the events were kept: no resync, an event per entry" eval "[ $dr -eq 0 ] && [ $de -ge $M ] && [ $dov -eq 0 ]"
 fi
 N="commit[3000 into a table of 5000, 2 MB event buffer]"
-if commit_case overrun 5000; then
+# no growth: a slow daemon (valgrind) overruns while fw2 learns its own 5,000
+# and would grow past what 3,000 events need
+if FW2_NLBUF=2097152 commit_case overrun 5000; then
 	read -r dr de dov <<<"$CASE_DELTA"
-	WHY="$dr resyncs, $de events, $dov overruns"
+	WHY="$dr resyncs, $de events, $dov overruns; event buffer at the commit: $CASE_BUF"
 	check "$N: the events, which would overrun the buffer, were paused: one resync" eval "[ $dr -eq 1 ] && [ $de -lt $M ] && [ $dov -eq 0 ]"
 fi
 finish
