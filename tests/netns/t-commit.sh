@@ -49,10 +49,12 @@ cnt() { ctd "$1" "${@:2}" 2>/dev/null | grep -c -E "$ours_re"; }
 k_exp() { nsx fw2 conntrack -L expect 2>/dev/null | grep -c proto=; }
 int_exp() { ctd fw2 -i expect 2>/dev/null | grep -c proto=; }
 ext_exp() { ctd "$1" -e expect 2>/dev/null | grep -c proto=; }
-resyncs() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*resync with kernel table:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
-overruns() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*netlink overrun:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
-nlbuf() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*current buffer size \(in bytes\):[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
-events() { ctd fw2 -s runtime 2>/dev/null | sed -n -E 's/.*events received:[[:space:]]*([0-9]+).*/\1/p' | head -n1; }
+# counters of fw2's -s runtime: rt_field NAME [TEXT] (TEXT: a saved -s runtime)
+rt_field() { sed -n -E "s/.*$1:[[:space:]]*([0-9]+).*/\\1/p" <<<"${2-$(ctd fw2 -s runtime 2>/dev/null)}" | head -n1; }
+resyncs() { rt_field 'resync with kernel table' "$@"; }
+overruns() { rt_field 'netlink overrun' "$@"; }
+nlbuf() { rt_field 'current buffer size \(in bytes\)' "$@"; }
+events() { rt_field 'events received' "$@"; }
 int_is_kernel() { [ "$(int_tuples)" = "$(k_tuples)" ]; }
 
 # two of our daemons, FT-FW over UDP, in a fresh case (or the script ends)
@@ -174,7 +176,7 @@ topo_down
 M=3000
 own_cnt() { nsx fw2 conntrack -L 2>/dev/null | grep -c 'src=100\.66\.'; }
 commit_case() {
-	local own=$2 r0 e0 o0 k
+	local own=$2 r0 e0 o0 k rt
 	pair_start "$1-$RANDOM"
 	if [ "$own" -gt 0 ]; then
 		nsx fw2 "$INJ" create -n "$own" -s 100.66.0.1 -d 172.16.0.3 >/dev/null 2>"$T/inject0.err"
@@ -185,7 +187,8 @@ commit_case() {
 	WHY="fw2 -e has $(cnt fw2 -e) of $M"
 	wait_until 30 eval "[ \$(cnt fw2 -e) -eq $M ]" ||
 		{ fail "$N: fw1's $M conntracks reach fw2's external cache" "$WHY"; return 1; }
-	r0=$(resyncs) e0=$(events) o0=$(overruns) CASE_BUF=$(nlbuf)
+	rt=$(ctd fw2 -s runtime 2>/dev/null)
+	r0=$(resyncs "$rt") e0=$(events "$rt") o0=$(overruns "$rt") CASE_BUF=$(nlbuf "$rt")
 	ctd fw2 -c ct >/dev/null 2>&1 || { fail "$N: -c ct returns 0"; return 1; }
 	k=$(nsx fw2 conntrack -L 2>/dev/null | grep -c 'src=100\.64\.')
 	WHY="fw2's kernel has $k of $M"
@@ -196,7 +199,8 @@ commit_case() {
 	WHY="fw1 -e has $(cnt fw1 -e) entries of fw1's own"
 	check "$N: fw1 receives none of the $M back" eval "[ \$(ctd fw1 -e 2>/dev/null | grep -c 'src=100\.64\.') -eq 0 ]"
 	note "$N: event buffer at the commit: $CASE_BUF bytes"
-	CASE_DELTA="$(( $(resyncs) - r0 )) $(( $(events) - e0 )) $(( $(overruns) - o0 ))"
+	rt=$(ctd fw2 -s runtime 2>/dev/null)
+	CASE_DELTA="$(( $(resyncs "$rt") - r0 )) $(( $(events "$rt") - e0 )) $(( $(overruns "$rt") - o0 ))"
 	topo_down
 }
 N="commit[3000 into an empty table]"
