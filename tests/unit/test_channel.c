@@ -257,6 +257,15 @@ static void side_init(struct side *s, struct ctd_conf *c)
 	s->d.loop = loop;
 }
 
+/* Two sides with one peer channel of kind K between them on PORT. */
+static void pair_conf(struct side *a, struct side *b, enum chan_kind k, uint16_t port)
+{
+	side_init(a, new_conf());
+	side_init(b, new_conf());
+	peer_conf(a->conf, k, true, 0, port);
+	peer_conf(b->conf, k, false, 0, port);
+}
+
 static struct chanset *open_in(int ns, struct side *s)
 {
 	struct chanset *cs;
@@ -357,10 +366,7 @@ static void test_batching_mtu(void **state)
 	struct side a, b;
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3781);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3781);
+	pair_conf(&a, &b, CHAN_UDP, 3781);
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
 
@@ -411,10 +417,7 @@ static void test_udp_both_ways_and_stats_text(void **state)
 	char txt[1024], want[1024];
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3782);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3782);
+	pair_conf(&a, &b, CHAN_UDP, 3782);
 	a.conf->channels[0].checksum = false;
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
@@ -453,10 +456,7 @@ static void test_udp_coalesced_reads_resume(void **state)
 	struct side a, b;
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3783);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3783);
+	pair_conf(&a, &b, CHAN_UDP, 3783);
 	b.conf->channels[0].rcvbuf = 4 << 20;
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
@@ -501,10 +501,7 @@ static void test_tcp_reassembly_reconnect(void **state)
 	unsigned i;
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_TCP, true, 0, 3783);
-	peer_conf(b.conf, CHAN_TCP, false, 0, 3783);
+	pair_conf(&a, &b, CHAN_TCP, 3783);
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
 	chanset_print_current(a.cs, txt, sizeof(txt));
@@ -838,11 +835,8 @@ static void test_iteration_limit(void **state)
 	unsigned i;
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
+	pair_conf(&a, &b, CHAN_UDP, 3794);
 	b.conf->event_iteration_limit = 2;
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3794);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3794);
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
 	for (i = 0; i < 6; i++)
@@ -901,10 +895,7 @@ static void test_checksum_option(void **state)
 	int cap_b, cap_a, csum;
 
 	(void)state;
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3795);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3795);
+	pair_conf(&a, &b, CHAN_UDP, 3795);
 	a.conf->channels[0].checksum = false;
 	assert_non_null(open_in(ns_a, &a));
 	assert_non_null(open_in(ns_b, &b));
@@ -947,11 +938,8 @@ static void tcp_burst(unsigned qlen, bool expect_drops)
 
 	/* Jumbo MTU: a chunk (two 4000-byte messages) exceeds the send buffer. */
 	assert_int_equal(sh("ip link set va0 mtu 9000 && ip -n %s link set vb0 mtu 9000", nsname), 0);
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
+	pair_conf(&a, &b, CHAN_TCP, 3796);
 	a.conf->error_queue_length = qlen;
-	peer_conf(a.conf, CHAN_TCP, true, 0, 3796);
-	peer_conf(b.conf, CHAN_TCP, false, 0, 3796);
 	a.conf->channels[0].sndbuf = 4096;
 	b.conf->channels[0].rcvbuf = 4096;
 	assert_non_null(open_in(ns_a, &a));
@@ -1450,10 +1438,7 @@ static void test_auth_udp(void **state)
 	(void)state;
 	key_file(ka, sizeof(ka), "a", "# test key\n" KEY_A, 0600);
 	key_file(kb, sizeof(kb), "b", KEY_A, 0600);
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3790);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3790);
+	pair_conf(&a, &b, CHAN_UDP, 3790);
 	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
 	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
 	assert_non_null(open_in(ns_a, &a));
@@ -1555,10 +1540,7 @@ static void test_auth_wrong_key_and_off(void **state)
 	(void)state;
 	key_file(ka, sizeof(ka), "a", KEY_A, 0600);
 	key_file(kb, sizeof(kb), "b", KEY_B, 0600);
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_UDP, true, 0, 3791);
-	peer_conf(b.conf, CHAN_UDP, false, 0, 3791);
+	pair_conf(&a, &b, CHAN_UDP, 3791);
 	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
 	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
 	assert_non_null(open_in(ns_a, &a));
@@ -1605,10 +1587,7 @@ static void test_auth_tcp(void **state)
 	(void)state;
 	key_file(ka, sizeof(ka), "a", KEY_A, 0600);
 	key_file(kb, sizeof(kb), "b", "2 abcd\n" KEY_A, 0600);
-	side_init(&a, new_conf());
-	side_init(&b, new_conf());
-	peer_conf(a.conf, CHAN_TCP, true, 0, 3792);
-	peer_conf(b.conf, CHAN_TCP, false, 0, 3792);
+	pair_conf(&a, &b, CHAN_TCP, 3792);
 	snprintf(a.conf->auth_key_file, sizeof(a.conf->auth_key_file), "%s", ka);
 	snprintf(b.conf->auth_key_file, sizeof(b.conf->auth_key_file), "%s", kb);
 	assert_non_null(open_in(ns_a, &a));
